@@ -1,0 +1,67 @@
+import type { Blob } from '../image/model.ts';
+
+/**
+ * Where layers and v1 JSON live. Keys are relative to the store's root (the S3 key prefix
+ * or the storage directory); both backends lay objects out identically, so a bucket and a
+ * directory served by any static web server are interchangeable for clients.
+ */
+
+export interface ListedObject {
+  readonly size: number;
+  /** The backend's entity tag (S3 ETag without quotes; absent for the file store). */
+  readonly etag: string | undefined;
+}
+
+export interface ObjectInfo {
+  readonly size: number;
+  /** Hex sha256 raas recorded when it wrote the object; absent for objects raas did not write. */
+  readonly sha256: string | undefined;
+}
+
+export interface PutOptions {
+  readonly contentType: string;
+  /** Hex sha256 the bytes must have; the write fails with IntegrityError and leaves nothing behind otherwise. */
+  readonly sha256?: string;
+  /** Called with the number of new bytes sent, for progress bars. */
+  readonly onProgress?: (bytes: number) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface PutResult {
+  readonly size: number;
+  /** Hex sha256 of what was written (recorded with the object). */
+  readonly sha256: string;
+}
+
+export interface Store {
+  /** For messages: "s3://bucket/prefix/" or "file:///dir/". */
+  readonly location: string;
+
+  /** Every object under `prefix`, keyed by key relative to the store root; one paginated listing. */
+  list(prefix: string): Promise<Map<string, ListedObject>>;
+
+  /** Size and recorded checksum of one object, or undefined when it does not exist. */
+  stat(key: string): Promise<ObjectInfo | undefined>;
+
+  /**
+   * Write an object so that it is either wholly there, with its checksum recorded, or not
+   * there at all (no partial object is ever visible at `key`).
+   */
+  put(key: string, body: Blob | Buffer, options: PutOptions): Promise<PutResult>;
+
+  /** Server-side copy of an object raas wrote (checksum travels with it). */
+  copy(fromKey: string, toKey: string): Promise<void>;
+
+  delete(key: string): Promise<void>;
+
+  /** The URL clients fetch `keyPrefix` from (ends with "/" when keyPrefix does). */
+  publicUrl(keyPrefix: string): string;
+
+  /** Throw a clear OperationError when the store cannot be reached, read or written. */
+  check(options: { write: boolean }): Promise<void>;
+
+  /** Abort or remove what interrupted writes under `prefix` left behind; returns how many. */
+  cleanupIncomplete(prefix: string): Promise<number>;
+
+  close(): Promise<void>;
+}
