@@ -1,0 +1,67 @@
+/** raas.cfg, parsed and validated once at start; everything below the CLI takes these types. */
+
+export const GEAR_SIZES = ['small', 'small.highcpu', 'medium', 'large'] as const;
+export type GearSize = (typeof GEAR_SIZES)[number];
+
+export interface AwsConfig {
+  /** Both set, or neither (then the AWS default credential chain applies). */
+  readonly credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
+  /** Undefined: the SDK's own resolution (AWS_REGION, profile), else us-east-1. */
+  readonly region: string | undefined;
+  readonly endpoint: string | undefined;
+  readonly forcePathStyle: boolean;
+  /** Key prefix in every bucket, '' or ending in '/'. */
+  readonly prefix: string;
+  readonly acl: 'public-read' | 'none';
+  readonly maxConcurrency: number;
+}
+
+export interface OpenShiftConfig {
+  readonly serverUrl: string | undefined;
+  /** Crane source repository the app is created from. */
+  readonly appGitUrl: string | undefined;
+  readonly cartridge: string;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  readonly authToken: string | undefined;
+}
+
+export type StorageConfig =
+  | { readonly kind: 's3'; readonly bucket: string; readonly publicUrl: string | undefined }
+  | { readonly kind: 'file'; readonly dir: string; readonly publicUrl: string | undefined };
+
+export type PlatformConfig =
+  | {
+      readonly kind: 'openshift';
+      readonly domain: string;
+      readonly app: string;
+      readonly scale: boolean;
+      readonly gearSize: GearSize;
+    }
+  | { readonly kind: 'git'; readonly remote: string };
+
+export interface IsvConfig {
+  readonly name: string;
+  readonly storage: StorageConfig;
+  readonly platform: PlatformConfig;
+  /** Public URL of the registry (for `docker pull` references and checks). */
+  readonly registryUrl: string | undefined;
+  readonly craneDataDir: string;
+}
+
+export interface Config {
+  /** Absolute path of the raas.cfg that was read. */
+  readonly file: string;
+  /** The directory raas.cfg is in; relative paths in it resolve from here. */
+  readonly dir: string;
+  readonly redhat: {
+    /** Image ids and `sha256:` digests never uploaded. */
+    readonly maskLayers: readonly string[];
+    /** Base-image Crane metadata: directories (absolute) and http(s) URLs. */
+    readonly metadata: readonly string[];
+  };
+  readonly pulp: { readonly exportUrl: string | undefined };
+  readonly openshift: OpenShiftConfig;
+  readonly aws: AwsConfig;
+  readonly isvs: ReadonlyMap<string, IsvConfig>;
+}

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { parseConfig, isvConfig } from '../../src/config/load.ts';
+import { locateConfig } from '../../src/config/locate.ts';
+import { ConfigError } from '../../src/errors.ts';
+import { scrub } from '../../src/log.ts';
+
+function thrown(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (error) {
+    return error;
+  }
+  assert.fail('expected an error');
+}
+
+const ID_A = 'a'.repeat(64);
+const ID_B = 'b'.repeat(64);
+
+const good = `
+[redhat]
+# masked base layers, one per line as in the original
+mask_layers =
+    ${ID_A}
+    sha256:${ID_B}, ${ID_A}
+
+[openshift]
+server_url = https://openshift.example.com
+password = \${OS_PASSWORD:-fallback-pass}
+
+[aws]
+region = eu-west-1
+endpoint = http://127.0.0.1:9000
+force_path_style = yes
+prefix = registries
+access_key_id = \${KEY_ID}
+secret_access_key = \${SECRET_KEY}
+
+[acme]
+s3_bucket = acme.bucket
+openshift_gear_size = small.highcpu
+
+[Local]
+storage = file
+storage_dir = ./store
+platform = git
+app_remote = ../crane.git
+registry_url = http://localhost:5000
+`;
+
+test('a complete raas.cfg becomes typed values with defaults', () => {
+  const config = parseConfig('/etc/raas/raas.cfg', good, { KEY_ID: 'AKIAEXAMPLE', SECRET_KEY: 'planted-secret-9431' });
+  assert.deepEqual(config.redhat.maskLayers, [ID_A, `sha256:${ID_B}`]);
+  assert.deepEqual(config.redhat.metadata, ['/etc/raas/redhat/metadata']);
+  assert.equal(config.openshift.password, 'fallback-pass');
+  assert.equal(config.openshift.cartridge, 'python-2.7');
+  assert.deepEqual(config.aws.credentials, { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'planted-secret-9431' });
+  assert.equal(config.aws.prefix, 'registries/');
+  assert.equal(config.aws.forcePathStyle, true);
+  assert.equal(config.aws.maxConcurrency, 8);
+  const acme = isvConfig(config, 'ACME');
+  assert.deepEqual(acme.storage, { kind: 's3', bucket: 'acme.bucket', publicUrl: undefined });
+  assert.deepEqual(acme.platform, { kind: 'openshift', domain: 'acme', app: 'registry', scale: true, gearSize: 'small.highcpu' });
+  assert.equal(acme.craneDataDir, 'crane/data');
+  const local = isvConfig(config, 'local');
+  assert.deepEqual(local.storage, { kind: 'file', dir: '/etc/raas/store', publicUrl: undefined });
+  assert.deepEqual(local.platform, { kind: 'git', remote: '/etc/crane.git' });
+  // Secrets read from raas.cfg are masked wherever they would be printed.
+  assert.equal(scrub('signing with planted-secret-9431 now'), 'signing with *** now');
+});
+
+test('every problem is reported at once, with file, line, section, key and a fix', () => {
+  const text = `
+[aws]
+force_path_style = maybe
+acces_key_id = x
+
+[acme]
+s3_bucket = Bad_Bucket
+openshift_gear_size = huge
+openshift_app = my-app!
+
+[beta]
+storage = file
+
+[gamma]
+s3_bucket = gamma.bucket
+public_url = \${GAMMA_URL}
+`;
+  const error = thrown(() => parseConfig('/c/raas.cfg', text, {}));
+  assert.ok(error instanceof ConfigError);
+  const m = error.message;
+  assert.match(m, /7 problems/);
+  assert.match(m, /\/c\/raas.cfg:3 \[aws\] force_path_style: 'maybe' is not a boolean\n {4}fix: use true or false/);
+  assert.match(m, /\/c\/raas.cfg:4 \[aws\] acces_key_id: unknown key 'acces_key_id'\n {4}fix: did you mean access_key_id\?/);
+  assert.match(m, /:7 \[acme\] s3_bucket: 'Bad_Bucket' is not valid: use 3 to 63 of a-z/);
+  assert.match(m, /:8 \[acme\] openshift_gear_size: 'huge' is not one of small, small.highcpu, medium, large/);
+  assert.match(m, /:9 \[acme\] openshift_app: 'my-app!' is not valid: use 1 to 32 letters or digits/);
+  assert.match(m, /\[beta\] storage_dir: storage_dir is required for storage = file/);
+  assert.match(m, /:16 \[gamma\] public_url: environment variable GAMMA_URL is not set\n {4}fix: export GAMMA_URL=/);
+  assert.equal(error.exitCode, 2);
+});
+
+test('masks that are not ids or digests, and unknown ISVs, are named', () => {
+  assert.throws(() => parseConfig('r.cfg', '[redhat]\nmask_layers = abc, sha256:xyz\n', {}), /'abc' is not an image id.*\n.*\n.*'sha256:xyz'/s);
+  const config = parseConfig('r.cfg', '[acme]\ns3_bucket = acme-bucket\n', {});
+  assert.throws(() => isvConfig(config, 'other'), (e: ConfigError) => /no section \[other\]/.test(e.message) && /acme/.test(e.fix ?? ''));
+  assert.throws(() => isvConfig(config, 'bad name'), /not a valid ISV name/);
+});
+
+test('values with ; or # must be quoted, as ini reads them as comments otherwise', () => {
+  const config = parseConfig('r.cfg', '[openshift]\npassword = "p;ss#word"\n', {});
+  assert.equal(config.openshift.password, 'p;ss#word');
+});
+
+test('raas.cfg is found in --config, then the current directory, then RAAS_CONF_REPO', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'raas-cfg-'));
+  try {
+    const env = { RAAS_CONF_REPO: 'git@example.com:ops/raas-config.git' };
+    assert.deepEqual(locateConfig({ configDir: undefined, cwd: dir, env, branch: 'stage' }), {
+      kind: 'remote', url: env.RAAS_CONF_REPO, branch: 'stage',
+    });
+    assert.throws(() => locateConfig({ configDir: undefined, cwd: dir, env: {}, branch: 'stage' }), /RAAS_CONF_REPO is not set/);
+    assert.throws(() => locateConfig({ configDir: dir, cwd: '/', env, branch: 'stage' }), /no raas.cfg in/);
+    await writeFile(path.join(dir, 'raas.cfg'), '');
+    assert.deepEqual(locateConfig({ configDir: undefined, cwd: dir, env, branch: 'stage' }), { kind: 'dir', dir });
+    assert.deepEqual(locateConfig({ configDir: dir, cwd: '/', env, branch: 'stage' }), { kind: 'dir', dir });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
