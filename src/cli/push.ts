@@ -1,0 +1,61 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { isvConfig } from '../config/load.ts';
+import { push, type PushReport } from '../publish/push.ts';
+import { ExitCode } from '../errors.ts';
+import { barProgress, lineProgress } from './progress.ts';
+import { runCommand, type GlobalOptions, type Io } from './run.ts';
+
+const positiveInt = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('expected a whole number from 1 to 64');
+  return n;
+};
+
+const mib = (bytes: number): string => `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+
+function human(report: PushReport): string {
+  const bytes = report.uploaded.reduce((sum, o) => sum + o.size, 0);
+  const lines = [
+    `${report.dryRun ? 'Would publish' : 'Published'} ${report.image} for ${report.isv} from ${report.archive.origin} (${report.archive.format})`,
+    `  storage:  ${report.storage}  (clients fetch ${report.url})`,
+    `  objects:  ${report.uploaded.length} ${report.dryRun ? 'to upload' : 'uploaded'} (${mib(bytes)}), ${report.present.length} already there, ${report.masked.length} layers masked`,
+    `  tags:     ${Object.keys(report.tags).join(', ')}`,
+  ];
+  if (report.metadata) {
+    lines.push(`  crane:    ${report.metadata.file} ${report.metadata.changed ? `committed ${report.metadata.commit?.slice(0, 12)}` : 'unchanged'} in ${report.metadata.remote}`);
+  }
+  if (report.backup) lines.push(`  backup:   ${report.backup.commit ? `committed ${report.backup.commit.slice(0, 12)}` : 'nothing to commit'} in the configuration repository`);
+  lines.push(`docker pull ${report.pull}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function registerPush(program: Command, io: Io): void {
+  program
+    .command('push')
+    .description('publish an image: upload its layers, deploy Crane metadata, back up to the config repository')
+    .argument('<isv>', 'the ISV (a section of raas.cfg)')
+    .argument('<image>', 'repository name, "name" or "namespace/name"')
+    .option('--file <path|url>', 'the archive (Pulp export, docker save or OCI archive; plain or gzip); default ./<image>.tar, then [pulp] export_url')
+    .option('--tag <tag>', 'tag to publish the image under (needed when the archive names no tag)')
+    .option('--dry-run', 'validate everything and report what would be uploaded; write nothing')
+    .option('-j, --jobs <n>', 'objects and parts in flight (default: [aws] max_concurrency)', positiveInt)
+    .action(async (isvName: string, image: string, options: { file?: string; tag?: string; dryRun?: boolean; jobs?: number }, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      io.exitCode = await runCommand(io, globals, 'push', async (ctx) => {
+        const isv = isvConfig(ctx.config, isvName);
+        const showBars = Boolean(io.stderr.isTTY) && !globals.json && ['info', 'debug', 'trace'].includes(globals.logLevel);
+        const bars = showBars ? barProgress(io.stderr) : undefined;
+        try {
+          const report = await push({
+            config: ctx.config, isv, image, file: options.file, tag: options.tag, dryRun: Boolean(options.dryRun),
+            jobs: options.jobs ?? ctx.config.aws.maxConcurrency, commit: globals.commit && !options.dryRun,
+            cwd: io.cwd, workDir: ctx.workDir, runLog: ctx.runLog, logger: ctx.logger, signal: ctx.signal, configRepo: ctx.configRepo,
+            progress: { upload: bars ?? lineProgress(ctx.logger) },
+          });
+          return { exitCode: ExitCode.ok, human: human(report), terse: `${report.pull}\n`, json: { ok: true, ...report } };
+        } finally {
+          bars?.stop();
+        }
+      });
+    });
+}

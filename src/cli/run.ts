@@ -1,0 +1,109 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../config/load.ts';
+import { CONFIG_FILE, locateConfig } from '../config/locate.ts';
+import type { Config } from '../config/config.ts';
+import { openConfigRepo, type ConfigRepo } from '../configrepo/repo.ts';
+import { ExitCode, RaasError } from '../errors.ts';
+import { createLogger, scrub, type Logger, type LogLevel } from '../log.ts';
+
+/** What a command may touch of the process: injected so tests can run commands in-process. */
+export interface Io {
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  /** Set by the command that ran. */
+  exitCode: ExitCode | 130 | 143;
+}
+
+export interface GlobalOptions {
+  readonly configBranch: string;
+  readonly config: string | undefined;
+  readonly commit: boolean;
+  readonly logLevel: LogLevel;
+  readonly terse: boolean | undefined;
+  readonly json: boolean | undefined;
+}
+
+export interface RunContext {
+  readonly io: Io;
+  readonly globals: GlobalOptions;
+  readonly logger: Logger;
+  /** raas's own temporary directory; removed when the command ends, whatever happened. */
+  readonly workDir: string;
+  /** The run's JSON-lines log (debug level), appended to the configuration repository. */
+  readonly runLog: string;
+  readonly signal: AbortSignal;
+  readonly config: Config;
+  readonly configRepo: ConfigRepo;
+}
+
+/** A command's outcome: what to print, and the exit code it implies. */
+export interface CommandResult {
+  readonly exitCode: ExitCode;
+  readonly human: string;
+  readonly terse: string;
+  readonly json: unknown;
+}
+
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/**
+ * The lifecycle every command shares: a private temporary directory, the logger, signal
+ * handling, configuration loaded and validated once, the result printed in the requested
+ * form, and errors turned into a clear message and an exit code.
+ */
+export async function runCommand(
+  io: Io,
+  globals: GlobalOptions,
+  name: string,
+  body: (ctx: RunContext) => Promise<CommandResult>,
+): Promise<Io['exitCode']> {
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'raas-'));
+  const runLog = path.join(workDir, 'run.log');
+  const logger = createLogger({ level: globals.logLevel, terminal: io.stderr, file: runLog });
+  const controller = new AbortController();
+  let caught: keyof typeof SIGNAL_EXIT | undefined;
+  const onSignal = (signal: keyof typeof SIGNAL_EXIT) => {
+    if (caught) process.exit(SIGNAL_EXIT[signal]); // a second signal: stop now
+    caught = signal;
+    logger.warn(`${signal}: stopping; nothing is published half-way`);
+    controller.abort(new Error(signal));
+  };
+  const handlers = { SIGINT: () => onSignal('SIGINT'), SIGTERM: () => onSignal('SIGTERM') };
+  process.on('SIGINT', handlers.SIGINT).on('SIGTERM', handlers.SIGTERM);
+
+  try {
+    logger.debug({ command: name, argv: process.argv.slice(2) }, `raas ${name}`);
+    const source = locateConfig({ configDir: globals.config, cwd: io.cwd, env: io.env, branch: globals.configBranch });
+    const configRepo = await openConfigRepo({
+      ...(source.kind === 'dir' ? { dir: source.dir } : { url: source.url }),
+      branch: globals.configBranch,
+      workDir: path.join(workDir, 'config'),
+      logger,
+      signal: controller.signal,
+    });
+    const config = await loadConfig(path.join(configRepo.dir, CONFIG_FILE), io.env);
+    const result = await body({ io, globals, logger, workDir, runLog, signal: controller.signal, config, configRepo });
+    const text = globals.json ? `${JSON.stringify(result.json, null, 2)}\n` : globals.terse ? result.terse : result.human;
+    io.stdout.write(scrub(text));
+    return result.exitCode;
+  } catch (error) {
+    if (caught) {
+      logger.debug({ err: error }, 'interrupted');
+      return SIGNAL_EXIT[caught];
+    }
+    const known = error instanceof RaasError;
+    const message = known ? error.describe() : `internal error: ${(error as Error)?.stack ?? String(error)}`;
+    logger.debug({ err: error }, 'failed');
+    io.stderr.write(`raas ${name}: ${scrub(message)}\n`);
+    if (globals.json) io.stdout.write(`${scrub(JSON.stringify({ ok: false, error: message }, null, 2))}\n`);
+    return known ? error.exitCode : ExitCode.failed;
+  } finally {
+    process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM);
+    logger.flush();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,190 @@
+import type { Config, IsvConfig } from '../config/config.ts';
+import { flatImageName, imageRule, tagRule } from '../config/names.ts';
+import type { ConfigRepo } from '../configrepo/repo.ts';
+import { checkRegistry } from '../platform/ping.ts';
+import { openPlatform } from '../platform/open.ts';
+import { ConfigError, InputError, OperationError } from '../errors.ts';
+import { obtainArchive } from '../fetch/archive-source.ts';
+import type { DownloadOptions } from '../fetch/download.ts';
+import { maskedIdsFromCraneFiles, partitionMasked } from '../image/mask.ts';
+import type { ImageRepository, V1Image } from '../image/model.ts';
+import { readArchive } from '../image/read.ts';
+import { sha256OfBlob, verifyLayers } from '../image/verify.ts';
+import type { Logger } from '../log.ts';
+import { openStore } from '../storage/open.ts';
+import { deployMetadata } from '../crane/deploy.ts';
+import { loadBaseMetadata } from './base-metadata.ts';
+import { appPrefix } from './layout.ts';
+import { nextRedirectFile } from './metadata.ts';
+import { planUploads, type PlannedObject } from './plan.ts';
+import { uploadAll, type UploadProgress } from './upload.ts';
+
+export interface PushRequest {
+  readonly config: Config;
+  readonly isv: IsvConfig;
+  readonly image: string;
+  readonly file: string | undefined;
+  readonly tag: string | undefined;
+  readonly dryRun: boolean;
+  readonly jobs: number;
+  readonly commit: boolean;
+  readonly cwd: string;
+  readonly workDir: string;
+  readonly runLog: string;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  readonly configRepo: ConfigRepo;
+  readonly progress?: { readonly download?: DownloadOptions['onProgress']; readonly upload?: UploadProgress };
+}
+
+export interface PushReport {
+  readonly isv: string;
+  readonly image: string;
+  readonly dryRun: boolean;
+  readonly archive: { readonly origin: string; readonly format: ImageRepository['format'] };
+  readonly storage: string;
+  readonly url: string;
+  readonly tags: Record<string, string>;
+  readonly uploaded: readonly { key: string; size: number }[];
+  readonly present: readonly string[];
+  readonly masked: readonly string[];
+  readonly metadata: { readonly file: string; readonly remote: string; readonly changed: boolean; readonly commit: string | undefined } | undefined;
+  readonly backup: { readonly commit: string | undefined } | undefined;
+  readonly registry: { readonly url: string | undefined; readonly answered: boolean | undefined };
+  readonly pull: string;
+}
+
+/** Tags from the archive, or `--tag` for the image the archive's tags (or its single top image) name. */
+export function resolveTags(repo: ImageRepository, tag: string | undefined): Map<string, string> {
+  if (tag === undefined) {
+    if (repo.tags.size === 0) {
+      throw new InputError('the archive names no tag', { where: 'archive', fix: 'pass --tag <tag>' });
+    }
+    return new Map(repo.tags);
+  }
+  const broken = tagRule(tag);
+  if (broken) throw new ConfigError(`'${tag}' is not a valid tag: ${broken}`, { where: '--tag' });
+  const targets = new Set(repo.tags.values());
+  if (targets.size === 0) {
+    const parents = new Set(repo.images.map((i) => i.parent));
+    repo.images.filter((i) => !parents.has(i.id)).forEach((i) => targets.add(i.id));
+  }
+  if (targets.size !== 1) {
+    throw new InputError(`--tag is ambiguous: the archive holds ${targets.size} different images`, { where: '--tag', fix: 'push an archive of one image, or use the tags it carries' });
+  }
+  return new Map([...repo.tags, [tag, [...targets][0]!]]);
+}
+
+/**
+ * `raas push`: everything is read and validated first (config, archive, masks, bucket,
+ * Crane app repository); then layers are uploaded; then metadata that references them is
+ * deployed; then the backup is committed. A failure at any step leaves clients seeing
+ * what they saw before, and a rerun skips what is already uploaded.
+ */
+export async function push(request: PushRequest): Promise<PushReport> {
+  const { config, isv, image, logger, signal } = request;
+  const brokenImage = imageRule(image);
+  if (brokenImage) throw new ConfigError(`'${image}' is not a valid image name: ${brokenImage}`, { where: 'argument <image>' });
+  const flat = flatImageName(image);
+  const store = openStore(isv, config.aws, logger);
+  try {
+    const platform = openPlatform(isv, config.openshift, logger);
+
+    const archive = await obtainArchive({
+      isv: isv.name, image, file: request.file, cwd: request.cwd, exportUrl: config.pulp.exportUrl,
+      workDir: request.workDir, logger, signal, maxDownloadBytes: 64 * 1024 ** 3, onProgress: request.progress?.download,
+    });
+    const repo = await readArchive(archive.path, { workDir: request.workDir, logger });
+    logger.info(`Read ${repo.format} archive ${archive.origin}: ${repo.images.length} layers, tags ${[...repo.tags.keys()].join(', ') || '(none)'}`);
+    if (repo.archiveName && repo.archiveName !== image) logger.warn(`the archive calls the image ${repo.archiveName}; publishing it as ${image}`);
+    const tags = resolveTags(repo, request.tag);
+
+    const baseFiles = await loadBaseMetadata(config.redhat.metadata, signal);
+    const masks = new Set([...config.redhat.maskLayers, ...maskedIdsFromCraneFiles(baseFiles.map((f) => f.text))]);
+    const { upload: published, masked } = partitionMasked(repo, masks);
+    for (const layer of masked) logger.info(`Skipping layer ${layer.id}`);
+    if (published.length === 0) {
+      throw new InputError('every layer of the image is masked: there is nothing to publish', { where: '[redhat] mask_layers / metadata', fix: 'check the mask list and the image' });
+    }
+    const publishedIds = new Set(published.map((i) => i.id));
+    for (const [tag, id] of tags) {
+      if (!publishedIds.has(id)) throw new InputError(`tag ${tag} points to masked image ${id}`, { where: 'archive tags', fix: 'tags must name the ISV\'s own top layer' });
+    }
+
+    await store.check({ write: !request.dryRun });
+    const remote = await platform.appRemote();
+    const dataDir = isv.craneDataDir;
+    const metadataName = `${isv.name}-${flat}.json`;
+    const url = store.publicUrl(appPrefix(flat));
+
+    const listing = await store.list(appPrefix(flat));
+    const plan = await planUploads({ store, flatName: flat, images: published, listing, hashBlob: sha256OfBlob, concurrency: request.jobs * 2 });
+    await verifyDeclaredDigests(plan.upload, request.jobs);
+    logger.info(`${plan.upload.length} objects to upload, ${plan.present.length} already in ${store.location}`);
+
+    const report = (extra: Partial<PushReport>): PushReport => ({
+      isv: isv.name, image, dryRun: request.dryRun,
+      archive: { origin: archive.origin, format: repo.format },
+      storage: store.location, url, tags: Object.fromEntries(tags),
+      uploaded: plan.upload.map((o) => ({ key: o.key, size: o.size })),
+      present: plan.present.map((o) => o.key), masked: masked.map((m) => m.id),
+      metadata: undefined, backup: undefined, registry: { url: isv.registryUrl, answered: undefined },
+      pull: pullReference(isv.registryUrl, image),
+      ...extra,
+    });
+    if (request.dryRun) return report({});
+
+    await uploadAll({ store, objects: plan.upload, jobs: request.jobs, logger, progress: request.progress?.upload, signal });
+
+    const deployed = await deployMetadata({
+      remote, workDir: `${request.workDir}/app`, dataDir, logger, signal,
+      message: `raas push ${isv.name} ${image} (${[...tags.keys()].join(', ')})`,
+      files: (current) => [
+        ...baseFiles.map((f) => ({ name: f.name, text: f.text })),
+        {
+          name: metadataName,
+          text: nextRedirectFile({ repository: `${isv.name}-${flat}`, registryId: image, url, imageIds: published.map((i) => i.id), tags }, current.get(metadataName), logger),
+        },
+      ],
+    });
+    logger.info(deployed.changed ? `Deployed ${dataDir}/${metadataName} to the Crane app (${deployed.commit?.slice(0, 12)})` : 'The Crane app already serves this metadata');
+
+    const registryUrl = isv.registryUrl ?? (await platform.registryUrl());
+    let answered: boolean | undefined;
+    if (isv.platform.kind === 'openshift' && registryUrl) {
+      const ping = await checkRegistry(registryUrl, { attempts: 5, delayMs: 2000, signal });
+      answered = ping.v1;
+      if (!answered) logger.error(`the registry at ${registryUrl} does not answer /v1/_ping (${ping.detail})`);
+    }
+
+    let backup: PushReport['backup'];
+    if (request.commit) {
+      const done = await request.configRepo.backup({
+        isv: isv.name, command: 'push', image,
+        metadata: [{ name: `${flat}.json`, text: deployed.files.get(metadataName)! }],
+        logFile: request.runLog,
+      });
+      backup = { commit: done.commit };
+    }
+    const result = report({
+      metadata: { file: `${dataDir}/${metadataName}`, remote, changed: deployed.changed, commit: deployed.commit },
+      backup, registry: { url: registryUrl, answered }, pull: pullReference(registryUrl, image),
+    });
+    if (answered === false) throw new OperationError(`published, but the registry at ${registryUrl} does not answer`, { fix: 'check the Crane app with rhc app show / rhc tail' });
+    return result;
+  } finally {
+    await store.close();
+  }
+
+  async function verifyDeclaredDigests(objects: readonly PlannedObject[], jobs: number): Promise<void> {
+    const layers: V1Image[] = objects.filter((o) => o.kind === 'layer' && o.image.layerDigest).map((o) => o.image);
+    if (layers.length > 0) await verifyLayers(layers, { concurrency: jobs });
+  }
+}
+
+/** `registry.example.com/acme/app` from the registry URL and the image name. */
+export function pullReference(registryUrl: string | undefined, image: string): string {
+  if (!registryUrl) return image;
+  const url = new URL(registryUrl);
+  return `${url.host}/${image}`;
+}
