@@ -1,0 +1,122 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError, InputError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import {
+  assertPlainName, gitFailure, headCommit, pushHead, retryWhileRemoteMoves, shallowClone, stagedPaths, writeNamedFiles,
+  type Clone, type NamedText,
+} from '../platform/gitrepo.ts';
+import { readDataDir, type DataFile } from './datadir.ts';
+
+/** Where the Crane app repository keeps the redirect files Crane loads. */
+export const DEFAULT_DATA_DIR = 'crane/data';
+
+const WHAT = 'Crane app repository';
+
+/** The files to deploy, or how to compute them from what is deployed now (by name). */
+export type MetadataPlan = readonly NamedText[] | ((deployed: ReadonlyMap<string, string>) => readonly NamedText[]);
+
+export interface DeployOptions {
+  readonly remote: string;
+  /** Default: the remote's default branch. */
+  readonly branch?: string;
+  /** Scratch space; the clone made under it is removed afterwards. */
+  readonly workDir: string;
+  readonly dataDir?: string;
+  /** A function is called again on the new state whenever the remote moved before the push landed. */
+  readonly files: MetadataPlan;
+  readonly message: string;
+  readonly logger: Logger;
+  readonly signal?: AbortSignal;
+  /** Further attempts when the push loses a race with another deployment. Default 5. */
+  readonly retries?: number;
+}
+
+export interface DeployResult {
+  readonly changed: boolean;
+  /** The commit the branch is at afterwards. */
+  readonly commit: string;
+  /** Every metadata file in the data directory afterwards, by name. */
+  readonly files: ReadonlyMap<string, string>;
+}
+
+function checkDataDir(dataDir: string): string {
+  if (!dataDir || path.isAbsolute(dataDir) || dataDir.split(/[\\/]/).includes('..')) {
+    throw new ConfigError(`'${dataDir}' must be a relative path inside the Crane app repository`, { where: 'crane_data_dir' });
+  }
+  return dataDir;
+}
+
+function checkFiles(files: readonly NamedText[]): void {
+  const seen = new Set<string>();
+  for (const { name } of files) {
+    assertPlainName(name, 'Crane metadata file name');
+    if (!name.endsWith('.json')) throw new InputError(`'${name}' does not end in .json, so Crane would not load it`, { where: 'Crane metadata file name' });
+    if (seen.has(name)) throw new InputError(`'${name}' is to be deployed twice`, { where: 'Crane metadata file name' });
+    seen.add(name);
+  }
+}
+
+/** Our clone is private, so catching up is simply taking the remote's state. */
+async function catchUp(clone: Clone, remote: string): Promise<void> {
+  try {
+    await clone.git.fetch('origin', clone.branch);
+    await clone.git.reset(['--hard', 'FETCH_HEAD']);
+  } catch (error) {
+    throw gitFailure('cannot fetch', remote, error);
+  }
+}
+
+/**
+ * Writes the redirect files into the data directory of the Crane app repository and
+ * pushes one commit with them, or nothing when they are already deployed as given. The
+ * push is never forced, so the remote gets all of the files or none; when another
+ * deployment landed first, the files are written again on top of it and pushed again.
+ */
+export async function deployMetadata(options: DeployOptions): Promise<DeployResult> {
+  const dataDir = checkDataDir(options.dataDir ?? DEFAULT_DATA_DIR);
+  const plan = options.files;
+  if (typeof plan !== 'function') checkFiles(plan);
+  const { logger, signal } = options;
+  const clone = await shallowClone(options.remote, { parentDir: options.workDir, branch: options.branch, what: WHAT, signal });
+  try {
+    return await retryWhileRemoteMoves(
+      async (attempt) => {
+        if (attempt > 1) await catchUp(clone, options.remote);
+        const deployed = new Map((await readDataDir(path.join(clone.dir, dataDir))).map((f) => [f.name, f.text]));
+        const files = typeof plan === 'function' ? plan(deployed) : plan;
+        checkFiles(files);
+        const after = new Map([...deployed, ...files.map((f) => [f.name, f.text] as const)]);
+        const paths = await writeNamedFiles(clone.dir, dataDir, files);
+        if (paths.length > 0) await clone.git.raw(['add', '--force', '--', ...paths]);
+        if ((await stagedPaths(clone.git)).length === 0) {
+          logger.debug(`${dataDir} in the ${WHAT} already holds ${files.map((f) => f.name).join(', ') || 'nothing new'}`);
+          return { changed: false, commit: await headCommit(clone.git), files: after };
+        }
+        await clone.git.commit(options.message);
+        await pushHead(clone.git, 'origin', `refs/heads/${clone.branch}`, options.remote);
+        const commit = await headCommit(clone.git);
+        logger.debug({ commit, files: paths }, `pushed ${commit.slice(0, 12)} to the ${WHAT}`);
+        return { changed: true, commit, files: after };
+      },
+      { what: `the ${WHAT}`, logger, retries: options.retries, signal },
+    );
+  } finally {
+    await rm(clone.dir, { recursive: true, force: true });
+  }
+}
+
+/** The metadata files Crane loads from the app repository's data directory, sorted by name. */
+export async function readDeployedMetadata(
+  remote: string,
+  dataDir: string,
+  workDir: string,
+  options: { readonly branch?: string; readonly signal?: AbortSignal } = {},
+): Promise<DataFile[]> {
+  const clone = await shallowClone(remote, { parentDir: workDir, branch: options.branch, what: WHAT, signal: options.signal });
+  try {
+    return await readDataDir(path.join(clone.dir, checkDataDir(dataDir)));
+  } finally {
+    await rm(clone.dir, { recursive: true, force: true });
+  }
+}

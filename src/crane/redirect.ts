@@ -1,0 +1,78 @@
+import { InputError } from '../errors.ts';
+import { isHex64 } from '../image/model.ts';
+
+/**
+ * Crane "redirect files": the only state a Crane registry has. Crane's loader
+ * (crane/data.py) reads `version`, `repo-registry-id`, `url`, `protected` (optional,
+ * default false) and, for version 1, `images` (a list of objects with `id`) and `tags`;
+ * it serves `images` and `tags` to clients verbatim. `type` and `repository` are what
+ * Pulp writes and Crane ignores; they are kept so the files stay identical in shape to
+ * Pulp's.
+ */
+export const REDIRECT_TYPE = 'pulp-docker-redirect';
+
+export interface RedirectV1 {
+  readonly type: typeof REDIRECT_TYPE;
+  readonly version: 1;
+  readonly repository: string;
+  readonly 'repo-registry-id': string;
+  readonly url: string;
+  readonly protected: boolean;
+  readonly images: readonly { readonly id: string }[];
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface V1RedirectInput {
+  /** Pulp repository id (`<isv>-<flat image name>`). */
+  readonly repository: string;
+  /** The name clients pull, e.g. `acme/app`. */
+  readonly registryId: string;
+  /** Absolute base URL the image files live under; a missing final "/" is added. */
+  readonly url: string;
+  readonly imageIds: readonly string[];
+  readonly tags: ReadonlyMap<string, string> | Readonly<Record<string, string>>;
+}
+
+export function buildV1Redirect(input: V1RedirectInput): RedirectV1 {
+  const where = `Crane metadata for ${input.registryId}`;
+  const ids = [...new Set(input.imageIds)];
+  const bad = ids.find((id) => !isHex64(id));
+  if (bad !== undefined) throw new InputError(`image id '${bad}' is not 64 lowercase hex characters`, { where });
+  const known = new Set(ids);
+  const entries = input.tags instanceof Map ? [...input.tags] : Object.entries(input.tags);
+  for (const [tag, id] of entries) {
+    if (!known.has(id)) throw new InputError(`tag '${tag}' points to ${id}, which is not one of the images`, { where });
+  }
+  return {
+    type: REDIRECT_TYPE,
+    version: 1,
+    repository: input.repository,
+    'repo-registry-id': input.registryId,
+    url: input.url.endsWith('/') ? input.url : `${input.url}/`,
+    protected: false,
+    images: ids.map((id) => ({ id })),
+    tags: Object.fromEntries(entries),
+  };
+}
+
+/** Pulp's field order first, so files read the same as Pulp's; anything else after, sorted. */
+const TOP_LEVEL_ORDER = [
+  'type', 'version', 'repository', 'repo-registry-id', 'url', 'protected', 'images', 'tags',
+  'schema2_data', 'manifest_list_data', 'manifest_list_amd64_tags',
+];
+
+function canonical(value: unknown, order: readonly string[] = []): unknown {
+  if (Array.isArray(value)) return value.map((v) => canonical(v));
+  if (value === null || typeof value !== 'object') return value;
+  const rank = (key: string) => (order.includes(key) ? order.indexOf(key) : order.length);
+  const keys = Object.keys(value).sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(keys.map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+}
+
+/**
+ * The bytes deployed: the same object always serializes to the same text, so an unchanged
+ * redirect file never makes a new commit in the Crane app repository.
+ */
+export function serializeRedirect(redirect: RedirectV1 | Readonly<Record<string, unknown>>): string {
+  return `${JSON.stringify(canonical(redirect, TOP_LEVEL_ORDER), null, 2)}\n`;
+}

@@ -1,0 +1,167 @@
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import pRetry from 'p-retry';
+import { simpleGit, type SimpleGit } from 'simple-git';
+import { InputError, OperationError } from '../errors.ts';
+import { scrub, type Logger } from '../log.ts';
+
+/**
+ * The git mechanics shared by the Crane app deployment and the configuration repository:
+ * shallow clones, a committer identity on machines without one, file writes that cannot
+ * leave their directory, and pushes that catch up with a remote that moved.
+ */
+
+/** Who commits when git config names nobody (CI machines, fresh containers). */
+export const FALLBACK_IDENTITY = { name: 'raas', email: 'raas@localhost' } as const;
+
+export interface GitOptions {
+  readonly signal?: AbortSignal | undefined;
+  /** Extra `-c key=value` settings for every command. */
+  readonly config?: readonly string[];
+}
+
+export interface Clone {
+  readonly dir: string;
+  readonly git: SimpleGit;
+  readonly branch: string;
+}
+
+/**
+ * simple-git strips every GIT_* variable of the environment (GIT_SSH_COMMAND for a deploy
+ * key, GIT_SSL_CAINFO, GIT_CONFIG_GLOBAL, ...) unless allowed by name. raas's git must
+ * behave like the user's own git in the same shell, so the process environment passes.
+ */
+export function gitIn(dir: string, options: GitOptions = {}): SimpleGit {
+  return simpleGit({
+    baseDir: dir,
+    allowEnvironment: Object.keys(process.env),
+    config: [...(options.config ?? [])],
+    ...(options.signal ? { abort: options.signal } : {}),
+  });
+}
+
+/** gitIn, plus a committer identity when git config has none. */
+export async function openGit(dir: string, options: GitOptions = {}): Promise<SimpleGit> {
+  const probe = gitIn(dir, options);
+  const config = [...(options.config ?? [])];
+  // `git config --get` prints nothing (exit 1) when the key is unset everywhere.
+  if (!(await probe.raw(['config', '--get', 'user.name'])).trim()) config.push(`user.name=${FALLBACK_IDENTITY.name}`);
+  if (!(await probe.raw(['config', '--get', 'user.email'])).trim()) config.push(`user.email=${FALLBACK_IDENTITY.email}`);
+  return gitIn(dir, { ...options, config });
+}
+
+/** An OperationError about `remote` whose text carries no credentials. */
+export function gitFailure(what: string, remote: string, error: unknown): OperationError {
+  const shown = scrub(remote);
+  const lines = scrub(error instanceof Error ? error.message : String(error)).split('\n').map((l) => l.trim()).filter(Boolean);
+  return new OperationError(`${what} ${shown}: ${lines.slice(-3).join(' / ') || 'git failed'}`, {
+    where: shown,
+    fix: 'check the URL, that this machine can reach it, and that your SSH key or token has access to it',
+  });
+}
+
+/** A clone of one branch at depth 1 in a fresh directory under `parentDir`. */
+export async function shallowClone(
+  remote: string,
+  options: GitOptions & { readonly parentDir: string; readonly branch?: string | undefined; readonly what: string },
+): Promise<Clone> {
+  await mkdir(options.parentDir, { recursive: true });
+  const dir = await mkdtemp(path.join(options.parentDir, 'clone-'));
+  const args = ['--depth', '1', '--no-tags', ...(options.branch ? ['--branch', options.branch] : [])];
+  try {
+    await gitIn(options.parentDir, options).clone(remote, dir, args);
+  } catch (error) {
+    throw gitFailure(`cannot clone the ${options.what}`, remote, error);
+  }
+  const git = await openGit(dir, options);
+  const branch = options.branch ?? (await git.raw(['symbolic-ref', '--short', 'HEAD'])).trim();
+  return { dir, git, branch };
+}
+
+export async function headCommit(git: SimpleGit): Promise<string> {
+  return (await git.revparse(['HEAD'])).trim();
+}
+
+/** Paths (relative to the work tree) of what `git add` staged. */
+export async function stagedPaths(git: SimpleGit): Promise<string[]> {
+  return (await git.raw(['diff', '--cached', '--name-only'])).split('\n').filter(Boolean);
+}
+
+export interface NamedText {
+  readonly name: string;
+  readonly text: string;
+}
+
+/** Refuses names that could leave the directory they are written into, or hide in it. */
+export function assertPlainName(name: string, where: string): void {
+  if (!name || name.startsWith('.') || /[\\/\0]/.test(name)) {
+    throw new InputError(`'${name}' is not a plain file name`, { where, fix: 'use a name without "/", "\\" or a leading "."' });
+  }
+}
+
+/** Writes each file as `<root>/<subdir>/<name>`; returns the repository-relative paths written. */
+export async function writeNamedFiles(root: string, subdir: string, files: readonly NamedText[]): Promise<string[]> {
+  await mkdir(path.join(root, subdir), { recursive: true });
+  return Promise.all(
+    files.map(async (file) => {
+      await writeFile(path.join(root, subdir, file.name), file.text);
+      return path.posix.join(subdir.split(path.sep).join('/'), file.name);
+    }),
+  );
+}
+
+/** The push lost a race: the remote branch moved since we last fetched it. */
+class RemoteMoved extends Error {}
+
+// "[rejected] (fetch first|non-fast-forward)" when the client sees it first; "failed to
+// update ref" / "cannot lock ref" when the server does (two pushes at the same moment).
+const LOST_RACE = /\[rejected\]|failed to update ref|cannot lock ref|\(fetch first\)|non-fast-forward/i;
+
+/** `git push <remote> HEAD:<ref>`, never forced, so the remote takes all of it or none. */
+export async function pushHead(git: SimpleGit, remote: string, ref: string, remoteUrl: string): Promise<void> {
+  try {
+    await git.raw(['push', remote, `HEAD:${ref}`]);
+  } catch (error) {
+    const text = error instanceof Error ? error.message : String(error);
+    if (LOST_RACE.test(text)) throw new RemoteMoved(scrub(text));
+    throw gitFailure('cannot push to', remoteUrl, error);
+  }
+}
+
+export interface RetryOptions {
+  /** For messages: "the Crane app repository". */
+  readonly what: string;
+  readonly logger: Logger;
+  /** Further attempts after the first. */
+  readonly retries?: number;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Runs `attempt` (which ends in pushHead) again, after a jittered back-off, each time the
+ * push loses a race; `attempt` receives the attempt number so later attempts catch up with
+ * the remote first. Other failures end the run at once.
+ */
+export async function retryWhileRemoteMoves<T>(attempt: (n: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  const retries = options.retries ?? 5;
+  try {
+    return await pRetry(attempt, {
+      retries,
+      minTimeout: 200,
+      maxTimeout: 3000,
+      randomize: true,
+      ...(options.signal ? { signal: options.signal } : {}),
+      shouldRetry: ({ error }) => error instanceof RemoteMoved,
+      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+        if (error instanceof RemoteMoved && retriesLeft > 0) {
+          options.logger.info(`${options.what} changed while pushing; catching up (attempt ${attemptNumber + 1})`);
+        }
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof RemoteMoved)) throw error;
+    throw new OperationError(`${options.what} kept changing while raas pushed: gave up after ${retries + 1} attempts`, {
+      fix: 'run the command again; nothing was half-published',
+    });
+  }
+}
