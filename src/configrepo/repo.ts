@@ -130,12 +130,8 @@ class WorkingCopy implements ConfigRepo {
       logger.warn(`${this.dir} is not a git working copy: the backup of ${request.isv} is written there but not committed`);
       return { files, commit: undefined, pushed: false };
     }
-    // --force: a *.log line in the user's .gitignore must not drop the logs.
-    await git.raw(['add', '--force', '--', ...files]);
-    if (!(await git.raw(['diff', '--cached', '--name-only', '--', ...files])).trim()) return { files, commit: undefined, pushed: false };
     const message = `${request.isv}: raas ${request.command}${request.image ? ` ${request.image}` : ''}`;
-    // Naming the paths commits only them, whatever else the user has staged.
-    await git.raw(['commit', '-m', message, '--', ...files]);
+    if (!(await this.#commit(git, files, message))) return { files, commit: undefined, pushed: false };
     const upstream = await upstreamOf(git);
     if (!upstream) {
       logger.warn(`the ${WHAT} in ${this.dir} has no upstream branch: the backup is committed there but not pushed`);
@@ -151,6 +147,23 @@ class WorkingCopy implements ConfigRepo {
     const commit = await headCommit(git);
     logger.debug({ commit, files }, `backed up ${request.isv} to the ${WHAT} (${commit.slice(0, 12)})`);
     return { files, commit, pushed: true };
+  }
+
+  /** Commits exactly `files`; false when they hold nothing new. */
+  async #commit(git: SimpleGit, files: readonly string[], message: string): Promise<boolean> {
+    try {
+      // --force: a *.log line in the user's .gitignore must not drop the logs.
+      await git.raw(['add', '--force', '--', ...files]);
+      if (!(await git.raw(['diff', '--cached', '--name-only', '--', ...files])).trim()) return false;
+      // Naming the paths commits only them, whatever else the user has staged.
+      await git.raw(['commit', '-m', message, '--', ...files]);
+      return true;
+    } catch (error) {
+      throw new OperationError(`cannot commit the backup in ${this.dir}: ${scrub((error as Error).message).trim()}`, {
+        where: this.dir,
+        fix: 'finish or abort what is in progress there (a merge or rebase), then run again',
+      });
+    }
   }
 
   async #catchUp(git: SimpleGit, upstream: Upstream): Promise<void> {

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pRetry from 'p-retry';
 import { simpleGit, type SimpleGit } from 'simple-git';
@@ -71,6 +71,7 @@ export async function shallowClone(
   try {
     await gitIn(options.parentDir, options).clone(remote, dir, args);
   } catch (error) {
+    await rm(dir, { recursive: true, force: true });
     throw gitFailure(`cannot clone the ${options.what}`, remote, error);
   }
   const git = await openGit(dir, options);

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { buildV1Redirect, serializeRedirect } from '../../src/crane/redirect.ts';
+import { InputError } from '../../src/errors.ts';
+import { startCraneServer } from '../../src/serve/server.ts';
+import { tempDir } from '../helpers/git.ts';
+
+const BASE = '1'.repeat(64);
+const TOP = '2'.repeat(64);
+const SECRET = '3'.repeat(64);
+
+/** A static web server standing in for the object stores behind the redirects. */
+async function objectStore(t: TestContext, objects: Record<string, string>): Promise<string> {
+  const server = http.createServer((req, res) => {
+    const body = objects[req.url ?? ''];
+    res.writeHead(body === undefined ? 404 : 200, { 'Content-Type': 'application/octet-stream' }).end(body ?? '');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function writeJson(dir: string, name: string, value: unknown): Promise<void> {
+  await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+  await writeFile(path.join(dir, name), typeof value === 'string' ? value : serializeRedirect(value as Record<string, unknown>));
+}
+
+async function registry(t: TestContext) {
+  const store = await objectStore(t, {
+    [`/redhat/${BASE}/json`]: '{"id": "base"}',
+    [`/redhat/${BASE}/ancestry`]: JSON.stringify([BASE]),
+    [`/acme/${TOP}/json`]: '{"id": "top"}',
+    [`/acme/${TOP}/ancestry`]: JSON.stringify([TOP, BASE]),
+  });
+  const dataDir = await tempDir(t);
+  // Red Hat's file lists the base image; the ISV's lists only its own (the base is masked).
+  await writeJson(dataDir, 'rhel7.json', buildV1Redirect({ repository: 'rhel7', registryId: 'rhel7', url: `${store}/redhat/`, imageIds: [BASE], tags: { latest: BASE } }));
+  await writeJson(dataDir, 'isv/acme-app.json', buildV1Redirect({ repository: 'acme-app', registryId: 'acme/app', url: `${store}/acme`, imageIds: [TOP], tags: { latest: TOP } }));
+  await writeJson(dataDir, 'v2/acme-app.json', { type: 'pulp-docker-redirect', version: 2, repository: 'acme-app', 'repo-registry-id': 'acme/app', url: `${store}/v2/acme/` });
+  await writeJson(dataDir, 'secret.json', { ...buildV1Redirect({ repository: 's', registryId: 'secret/app', url: `${store}/s/`, imageIds: [SECRET], tags: {} }), protected: true });
+  await writeFile(path.join(dataDir, 'default_config.conf'), '[general]\n');
+  const crane = await startCraneServer({ dataDir });
+  t.after(() => crane.close());
+  return { crane: crane.url, store };
+}
+
+const get = (url: string, init: RequestInit = {}) => fetch(url, { redirect: 'manual', ...init });
+
+describe('startCraneServer', () => {
+  it('answers the v1 ping and the v2 base like Crane', async (t) => {
+    const { crane } = await registry(t);
+    const ping = await get(`${crane}/v1/_ping`);
+    assert.equal(ping.status, 200);
+    assert.equal(await ping.json(), true);
+    assert.equal(ping.headers.get('content-type'), 'application/json');
+    assert.equal(ping.headers.get('x-docker-registry-version'), '0.6.6');
+    assert.equal(ping.headers.get('x-docker-registry-standalone'), 'True');
+    const v2 = await get(`${crane}/v2/`);
+    assert.deepEqual([v2.status, await v2.json(), v2.headers.get('docker-distribution-api-version')], [200, {}, 'registry/2.0']);
+  });
+
+  it('serves image lists and tags, with and without the library/ prefix', async (t) => {
+    const { crane } = await registry(t);
+    const images = await get(`${crane}/v1/repositories/acme/app/images`);
+    assert.deepEqual(await images.json(), [{ id: TOP }]);
+    assert.equal(images.headers.get('x-docker-endpoints'), new URL(crane).host);
+    assert.deepEqual(await (await get(`${crane}/v1/repositories/library/rhel7/tags`)).json(), { latest: BASE });
+    assert.deepEqual(await (await get(`${crane}/v1/repositories/rhel7/tags`)).json(), { latest: BASE });
+    assert.equal(await (await get(`${crane}/v1/repositories/acme/app/tags/latest`)).json(), TOP);
+    assert.equal((await get(`${crane}/v1/repositories/acme/app/tags/nope`)).status, 404);
+  });
+
+  it('redirects image files to the url of whichever repository lists the image', async (t) => {
+    const { crane, store } = await registry(t);
+    const top = await get(`${crane}/v1/images/${TOP}/json`);
+    assert.equal(top.status, 302);
+    assert.equal(top.headers.get('location'), `${store}/acme/${TOP}/json`);
+    assert.equal((await get(`${crane}/v1/images/${BASE}/layer`)).headers.get('location'), `${store}/redhat/${BASE}/layer`);
+  });
+
+  it('lets a client pull across two parties\' repositories by following the redirects', async (t) => {
+    const { crane } = await registry(t);
+    const [tag] = Object.values(await (await fetch(`${crane}/v1/repositories/acme/app/tags`)).json() as Record<string, string>);
+    const ancestry = await (await fetch(`${crane}/v1/images/${tag}/ancestry`)).json() as string[];
+    assert.deepEqual(ancestry, [TOP, BASE]);
+    const configs = await Promise.all(ancestry.map(async (id) => (await fetch(`${crane}/v1/images/${id}/json`)).json()));
+    assert.deepEqual(configs, [{ id: 'top' }, { id: 'base' }]);
+  });
+
+  it('answers 404 with JSON errors for what it does not serve, and 405 for writes', async (t) => {
+    const { crane } = await registry(t);
+    for (const url of [
+      `/v1/images/${TOP}/checksum`, `/v1/images/${'9'.repeat(64)}/json`, '/v1/repositories/a/b/c/images', '/v1/repositories/nope/tags',
+      '/v1/repositories/secret/app/images', `/v1/images/${SECRET}/json`, '/v2/acme/app/tags/list', '/', '/v1/%zz',
+    ]) {
+      const response = await get(`${crane}${url}`);
+      assert.equal(response.status, 404, url);
+      assert.deepEqual(await response.json(), { errors: [{ code: '404', message: 'Not Found' }] }, url);
+    }
+    assert.equal((await get(`${crane}/v1/_ping`, { method: 'PUT' })).status, 405);
+    assert.equal((await get(`${crane}/v1/_ping`, { method: 'HEAD' })).status, 200);
+  });
+
+  it('refuses to start on a file Crane could not load, naming it', async (t) => {
+    const dataDir = await tempDir(t);
+    await writeJson(dataDir, 'ok.json', buildV1Redirect({ repository: 'r', registryId: 'r', url: 'http://x/', imageIds: [], tags: {} }));
+    await writeJson(dataDir, 'broken.json', JSON.stringify({ version: 1, 'repo-registry-id': 'b', url: 'http://x/', tags: {} }));
+    await assert.rejects(startCraneServer({ dataDir }), (e: unknown) => e instanceof InputError && e.where === `${dataDir}/broken.json` && /"images"/.test(e.message));
+  });
+});
