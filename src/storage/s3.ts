@@ -1,0 +1,309 @@
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import {
+  AbortMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+  S3Client,
+  paginateListObjectsV2,
+  type BucketLocationConstraint,
+  type ListMultipartUploadsCommandOutput,
+} from '@aws-sdk/client-s3';
+import { ConfigError, OperationError } from '../errors.ts';
+import { isHex64 } from '../image/model.ts';
+import type { Logger } from '../log.ts';
+import { checkKey, checkPrefix, encodeKeyPath, normalizePrefix, withTrailingSlash } from './keys.ts';
+import { httpStatus, wrapS3Error, type S3ErrorContext } from './s3-errors.ts';
+import { createBudget } from './budget.ts';
+import { MAX_PART_SIZE, MIN_PART_SIZE, SHA256_METADATA, putObject, type Uploader } from './s3-put.ts';
+import type { ListedObject, Store } from './store.ts';
+
+export { publicReadPolicy } from './s3-errors.ts';
+
+export interface S3Credentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+}
+
+export interface S3StoreOptions {
+  readonly bucket: string;
+  /** Key prefix of the store root; normalized to "" or "a/b/". */
+  readonly prefix?: string;
+  readonly region: string;
+  /** An S3-compatible endpoint instead of AWS, e.g. "http://127.0.0.1:9000". */
+  readonly endpoint?: string;
+  readonly forcePathStyle?: boolean;
+  /** Without these the AWS default chain is used: AWS_* environment, shared files, AWS_PROFILE. */
+  readonly credentials?: S3Credentials;
+  readonly acl: 'public-read' | 'none';
+  /** Public base URL of the store root (the prefix), e.g. a CDN; derived from bucket and region otherwise. */
+  readonly publicUrl?: string;
+  /** Requests (parts or whole objects) in flight across the store; their bodies share a 128 MiB memory budget. */
+  readonly maxConcurrency: number;
+  /** Fixed multipart part size in bytes (5 MiB - 5 GiB); otherwise at least 8 MiB, grown for huge objects. */
+  readonly partSize?: number;
+  /**
+   * Send CRC32 checksums with uploads. Default: on for AWS, off for custom endpoints,
+   * as many S3-compatible servers reject the newer checksum headers.
+   */
+  readonly requestChecksums?: boolean;
+  readonly logger: Logger;
+}
+
+export interface S3Store extends Store {
+  readonly bucket: string;
+  /** Key prefix of the store root: "" or ends with "/". */
+  readonly prefix: string;
+  bucketExists(): Promise<boolean>;
+  /** Create the bucket in the store's region; fine if this account already owns it. */
+  createBucket(): Promise<void>;
+}
+
+const CONNECT_TIMEOUT_MS = 10_000;
+/** A socket idle this long is taken as dead; the request is retried on a new one. */
+const SOCKET_TIMEOUT_MS = 120_000;
+/** Transient failures (5xx, SlowDown, resets, timeouts) are retried with jittered backoff; 4xx are not. */
+const MAX_ATTEMPTS = 5;
+/** Request bodies held in memory at once, across all uploads (or one part, if bigger). */
+const MEMORY_BUDGET = 128 * 1024 * 1024;
+/** Sockets beyond the upload budget for listings, stats and copies running beside uploads. */
+const EXTRA_SOCKETS = 8;
+const BUCKET_LEVEL_OPS = new Set(['HeadBucket', 'ListObjectsV2', 'ListMultipartUploads', 'CreateBucket']);
+
+export function createS3Store(options: S3StoreOptions): S3Store {
+  const { bucket, region } = options;
+  const prefix = normalizePrefix(options.prefix ?? '');
+  const location = `s3://${bucket}/${prefix}`;
+  checkOptions(options, location);
+  const log = options.logger.child({ store: location });
+  const acl = options.acl === 'public-read' ? 'public-read' : undefined;
+
+  const agent = { keepAlive: true, maxSockets: options.maxConcurrency + EXTRA_SOCKETS };
+  const httpAgent = new http.Agent(agent);
+  const httpsAgent = new https.Agent(agent);
+  const client = new S3Client({
+    region,
+    endpoint: options.endpoint,
+    forcePathStyle: options.forcePathStyle,
+    credentials: options.credentials,
+    maxAttempts: MAX_ATTEMPTS,
+    retryMode: 'standard',
+    requestChecksumCalculation: (options.requestChecksums ?? !options.endpoint) ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
+    requestHandler: {
+      httpAgent,
+      httpsAgent,
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      socketTimeout: SOCKET_TIMEOUT_MS,
+      logger: log,
+    },
+  });
+  // Every failed attempt, retried or not, goes to the debug log: slow uploads explain themselves.
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        const key = (args.input as { Key?: string }).Key;
+        log.debug({ op: context.commandName, key, status: httpStatus(err), err: (err as Error).name }, 'S3 request failed');
+        throw err;
+      }
+    },
+    // Below the retry middleware (priority high in the same step), so it sees each attempt.
+    { step: 'finalizeRequest', priority: 'low', name: 'raasAttemptLog' },
+  );
+
+  const credentials = options.credentials
+    ? `access key …${options.credentials.accessKeyId.slice(-4)} from the configuration`
+    : 'the AWS default credentials (AWS_* environment, shared credentials files, AWS_PROFILE)';
+  const errorContext = (op: string, key?: string): S3ErrorContext => ({
+    op,
+    bucket,
+    prefix,
+    key,
+    endpoint: options.endpoint ?? `https://s3.${region}.amazonaws.com`,
+    region,
+    credentials,
+    resource: BUCKET_LEVEL_OPS.has(op) ? `arn:aws:s3:::${bucket}` : `arn:aws:s3:::${bucket}/${key ?? `${prefix}*`}`,
+  });
+  const run = async <T>(op: string, key: string | undefined, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (err) {
+      throw wrapS3Error(err, errorContext(op, key));
+    }
+  };
+
+  const uploads = new Set<string>();
+  const uploader: Uploader = {
+    client,
+    bucket,
+    acl,
+    partSize: options.partSize,
+    budget: createBudget(options.maxConcurrency, MEMORY_BUDGET),
+    uploads,
+    log,
+    run,
+  };
+  const fullKey = (key: string): string => {
+    checkKey(key, `${location}${key}`);
+    return prefix + key;
+  };
+  const headBucket = () => client.send(new HeadBucketCommand({ Bucket: bucket }));
+  const base = publicBase(options, prefix);
+
+  return {
+    location,
+    bucket,
+    prefix,
+
+    async list(keyPrefix) {
+      checkPrefix(keyPrefix, location);
+      const found = new Map<string, ListedObject>();
+      await run('ListObjectsV2', prefix + keyPrefix, async () => {
+        for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix + keyPrefix })) {
+          for (const object of page.Contents ?? []) {
+            if (object.Key === undefined) continue;
+            found.set(object.Key.slice(prefix.length), { size: object.Size ?? 0, etag: object.ETag?.replaceAll('"', '') });
+          }
+        }
+      });
+      return found;
+    },
+
+    async stat(key) {
+      const Key = fullKey(key);
+      try {
+        const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key }));
+        const sha256 = head.Metadata?.[SHA256_METADATA];
+        return { size: head.ContentLength ?? 0, sha256: sha256 !== undefined && isHex64(sha256) ? sha256 : undefined };
+      } catch (err) {
+        if (httpStatus(err) === 404) return undefined;
+        throw wrapS3Error(err, errorContext('HeadObject', Key));
+      }
+    },
+
+    async put(key, body, putOptions) {
+      return putObject(uploader, fullKey(key), body, putOptions);
+    },
+
+    async copy(fromKey, toKey) {
+      const from = fullKey(fromKey);
+      const Key = fullKey(toKey);
+      const CopySource = `${encodeURIComponent(bucket)}/${encodeKeyPath(from)}`;
+      try {
+        await client.send(new CopyObjectCommand({ Bucket: bucket, Key, CopySource, MetadataDirective: 'COPY', ACL: acl }));
+      } catch (err) {
+        if ((err as Error).name === 'NoSuchKey') {
+          throw new OperationError(`cannot copy ${fromKey}: it does not exist`, { where: `s3://${bucket}/${from}` });
+        }
+        throw wrapS3Error(err, errorContext('CopyObject', Key));
+      }
+    },
+
+    async delete(key) {
+      const Key = fullKey(key);
+      await run('DeleteObject', Key, () => client.send(new DeleteObjectCommand({ Bucket: bucket, Key })));
+    },
+
+    publicUrl(keyPrefix) {
+      return base + encodeKeyPath(keyPrefix);
+    },
+
+    async check({ write }) {
+      await run('HeadBucket', undefined, headBucket);
+      if (!write) return;
+      const probe = `${prefix}.raas-check-${randomBytes(6).toString('hex')}`;
+      const body = Buffer.from('raas write check\n');
+      await run('PutObject', probe, () => client.send(new PutObjectCommand({ Bucket: bucket, Key: probe, Body: body, ACL: acl })));
+      await run('DeleteObject', probe, () => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: probe })));
+    },
+
+    async cleanupIncomplete(keyPrefix) {
+      checkPrefix(keyPrefix, location);
+      let aborted = 0;
+      let markers: { KeyMarker?: string; UploadIdMarker?: string } = {};
+      for (;;) {
+        let page: ListMultipartUploadsCommandOutput;
+        try {
+          page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix + keyPrefix, ...markers }));
+        } catch (err) {
+          if (httpStatus(err) === 501) {
+            log.debug('the S3 endpoint cannot list multipart uploads; nothing to clean up');
+            return aborted;
+          }
+          throw wrapS3Error(err, errorContext('ListMultipartUploads', prefix + keyPrefix));
+        }
+        for (const { Key, UploadId } of page.Uploads ?? []) {
+          if (Key === undefined || UploadId === undefined || uploads.has(UploadId)) continue;
+          try {
+            await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key, UploadId }));
+            aborted += 1;
+          } catch (err) {
+            // Completed or aborted by someone else since the listing.
+            if (httpStatus(err) !== 404) throw wrapS3Error(err, errorContext('AbortMultipartUpload', Key));
+          }
+        }
+        if (!page.IsTruncated) return aborted;
+        markers = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker };
+      }
+    },
+
+    async bucketExists() {
+      try {
+        await headBucket();
+        return true;
+      } catch (err) {
+        if (httpStatus(err) === 404) return false;
+        throw wrapS3Error(err, errorContext('HeadBucket'));
+      }
+    },
+
+    async createBucket() {
+      const configuration = region === 'us-east-1' ? undefined : { LocationConstraint: region as BucketLocationConstraint };
+      try {
+        await client.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: configuration }));
+      } catch (err) {
+        if ((err as Error).name !== 'BucketAlreadyOwnedByYou') throw wrapS3Error(err, errorContext('CreateBucket'));
+      }
+    },
+
+    async close() {
+      client.destroy();
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  };
+}
+
+function checkOptions(options: S3StoreOptions, where: string): void {
+  if (!Number.isInteger(options.maxConcurrency) || options.maxConcurrency < 1) {
+    throw new ConfigError(`concurrency must be a positive integer, not ${options.maxConcurrency}`, { where });
+  }
+  const { partSize } = options;
+  if (partSize !== undefined && !(partSize >= MIN_PART_SIZE && partSize <= MAX_PART_SIZE)) {
+    throw new ConfigError(`part size ${partSize} is outside S3's limits (5 MiB to 5 GiB)`, { where });
+  }
+}
+
+/**
+ * Virtual-hosted URLs on AWS; path-style for custom endpoints, for forcePathStyle, and for
+ * bucket names with dots (they break the TLS wildcard certificate of virtual hosts).
+ */
+function publicBase(options: S3StoreOptions, prefix: string): string {
+  if (options.publicUrl) return withTrailingSlash(options.publicUrl);
+  const { bucket, region } = options;
+  const path = encodeKeyPath(prefix);
+  if (options.endpoint || options.forcePathStyle || bucket.includes('.')) {
+    const endpoint = options.endpoint ?? (region === 'us-east-1' ? 'https://s3.amazonaws.com' : `https://s3.${region}.amazonaws.com`);
+    return `${endpoint.replace(/\/+$/, '')}/${bucket}/${path}`;
+  }
+  const host = region === 'us-east-1' ? `${bucket}.s3.amazonaws.com` : `${bucket}.s3.${region}.amazonaws.com`;
+  return `https://${host}/${path}`;
+}
