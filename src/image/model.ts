@@ -11,6 +11,8 @@ import type { Readable } from 'node:stream';
 /** A byte range that can be read any number of times, whole or in parts. */
 export interface Blob {
   readonly size: number;
+  /** Where the bytes come from, for messages ("app.tar entry \"web/<id>/layer\""). */
+  readonly where?: string;
   /** Stream bytes [start, end) of the blob; defaults to the whole blob. */
   open(start?: number, end?: number): Readable;
 }

@@ -1,0 +1,30 @@
+/**
+ * Bounds on what an archive may make raas do. Archives come from outside (ISVs, Pulp
+ * exports of unknown age), so every resource an archive can claim is capped and a
+ * breach is an InputError, not an out-of-memory crash or a full disk.
+ */
+export interface ArchiveLimits {
+  /** Bytes a gzip-compressed archive may decompress to (tar bomb guard). */
+  readonly maxUnpackedBytes: number;
+  /** Tar entries, counting extension headers. */
+  readonly maxEntries: number;
+  /** Size of one JSON metadata file (manifest, config, v1 json, redirect file). */
+  readonly maxJsonBytes: number;
+  /** Nesting of arrays and objects in one JSON file. */
+  readonly maxJsonDepth: number;
+  /** Body of one PAX or GNU long-name header. */
+  readonly maxHeaderBytes: number;
+  /** Length of one entry name or link target, in UTF-8 bytes. */
+  readonly maxPathBytes: number;
+}
+
+export const DEFAULT_LIMITS: ArchiveLimits = {
+  maxUnpackedBytes: 64 * 1024 ** 3,
+  maxEntries: 100_000,
+  maxJsonBytes: 8 * 1024 ** 2,
+  maxJsonDepth: 64,
+  maxHeaderBytes: 1024 ** 2,
+  maxPathBytes: 4096,
+};
+
+export const resolveLimits = (overrides: Partial<ArchiveLimits> = {}): ArchiveLimits => ({ ...DEFAULT_LIMITS, ...overrides });

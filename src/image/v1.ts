@@ -1,0 +1,96 @@
+import { quoteName } from './entry-names.ts';
+import { isHex64, type ArchiveFormat, type Blob, type Digest, type ImageRepository, type V1Image } from './model.ts';
+import type { TarIndex } from './tar-index.ts';
+
+/**
+ * The checks every reader's result must pass before anything is uploaded: ids are v1 ids,
+ * parent links form chains that end inside the archive, declared ancestries agree with
+ * them, and every tag names an image that is there.
+ */
+
+export interface ImageDraft {
+  readonly id: string;
+  readonly parent: string | undefined;
+  readonly json: Buffer;
+  /** The ancestry the archive declares (Pulp); derived from `parent` links otherwise. */
+  readonly ancestry?: readonly string[];
+  readonly layer: Blob;
+  readonly layerDigest: Digest | undefined;
+  readonly diffId: Digest | undefined;
+  readonly mediaType: string | undefined;
+  /** The archive entry that defines the image, for messages. */
+  readonly source: string;
+}
+
+export interface RepositoryDraft {
+  readonly format: ArchiveFormat;
+  readonly archiveName: string | undefined;
+  readonly images: readonly ImageDraft[];
+  readonly tags: ReadonlyMap<string, string>;
+  /** Where the tags come from, for messages. */
+  readonly tagSource: string;
+}
+
+// Docker's tag grammar; tags become object keys and file names downstream.
+const TAG = /^[\w][\w.-]{0,127}$/;
+// Docker reference names (optionally with a registry host and port), lower-case path components.
+const NAME = /^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+
+const short = (id: string): string => (isHex64(id) ? id.slice(0, 12) : JSON.stringify(id));
+
+export function assemble(index: TarIndex, draft: RepositoryDraft): ImageRepository {
+  const fail = (source: string, rule: string): never => index.fail(`entry ${quoteName(source)}: ${rule}`);
+  if (draft.archiveName !== undefined && !(draft.archiveName.length <= 255 && NAME.test(draft.archiveName))) {
+    index.fail(`${draft.tagSource}: repository name ${quoteName(draft.archiveName)} is not a valid image name`);
+  }
+
+  if (draft.images.length === 0) index.fail('the archive holds no images');
+  const byId = new Map<string, ImageDraft>();
+  for (const image of draft.images) {
+    if (!isHex64(image.id)) fail(image.source, `image id ${quoteName(image.id)} is not 64 lowercase hex characters`);
+    if (image.parent !== undefined && !isHex64(image.parent)) {
+      fail(image.source, `parent id ${quoteName(image.parent)} is not 64 lowercase hex characters`);
+    }
+    const seen = byId.get(image.id);
+    if (seen && !(seen.json.equals(image.json) && seen.layer.where === image.layer.where)) {
+      fail(image.source, `image id ${short(image.id)} is defined twice with different content (also in ${quoteName(seen.source)})`);
+    }
+    byId.set(image.id, image);
+  }
+
+  const ancestries = new Map<string, string[]>();
+  for (const image of byId.values()) {
+    const chain = [image.id];
+    for (let parent = image.parent; parent !== undefined; parent = byId.get(parent)?.parent) {
+      if (!byId.has(parent)) fail(image.source, `parent image ${short(parent)} of ${short(chain.at(-1)!)} is not in the archive`);
+      if (chain.includes(parent)) fail(image.source, `parent links loop (${[...chain, parent].map(short).join(' -> ')})`);
+      chain.push(parent);
+    }
+    if (image.ancestry && image.ancestry.join() !== chain.join()) {
+      fail(
+        image.source,
+        `ancestry [${image.ancestry.map(short).join(', ')}] disagrees with the parent links [${chain.map(short).join(', ')}]`,
+      );
+    }
+    ancestries.set(image.id, chain);
+  }
+
+  for (const [tag, id] of draft.tags) {
+    if (!TAG.test(tag)) index.fail(`${draft.tagSource}: tag ${quoteName(tag)} is not a valid Docker tag`);
+    if (!byId.has(id)) index.fail(`${draft.tagSource}: tag ${quoteName(tag)} points to image ${short(id)}, which is not in the archive`);
+  }
+
+  const images: V1Image[] = [...byId.values()]
+    .map((image) => ({
+      id: image.id,
+      parent: image.parent,
+      json: image.json,
+      ancestry: ancestries.get(image.id)!,
+      layer: image.layer,
+      layerDigest: image.layerDigest,
+      diffId: image.diffId,
+      mediaType: image.mediaType,
+    }))
+    .sort((a, b) => a.ancestry.length - b.ancestry.length);
+  return { format: draft.format, archiveName: draft.archiveName, images, tags: new Map(draft.tags) };
+}

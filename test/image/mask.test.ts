@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { InputError } from '../../src/errors.ts';
+import { maskedIdsFromCraneFiles, parseMaskList, partitionMasked } from '../../src/image/mask.ts';
+import { readArchive } from '../../src/image/read.ts';
+import { makeExample } from '../helpers/archives.ts';
+import { tempDir } from '../helpers/git.ts';
+
+const A = 'a'.repeat(64);
+const B = 'b'.repeat(64);
+
+describe('masking', () => {
+  it('parses mask lists separated by commas, spaces and new lines', () => {
+    assert.deepEqual(parseMaskList(`${A},  sha256:${B}\n\n  ${A.toUpperCase()}\n`), [A, `sha256:${B}`]);
+    assert.deepEqual(parseMaskList('  '), []);
+  });
+
+  it('refuses entries that are neither ids nor sha256 digests', () => {
+    assert.throws(() => parseMaskList(`${A} nothex`, 'raas.cfg [redhat] mask_layers'), (err: unknown) => {
+      assert.ok(err instanceof InputError);
+      assert.match(err.message, /"nothex" is not an image id/);
+      assert.equal(err.where, 'raas.cfg [redhat] mask_layers');
+      return true;
+    });
+    assert.throws(() => parseMaskList(`sha512:${A}`), InputError);
+  });
+
+  it('collects the image ids of Crane v1 redirect files and skips later versions', () => {
+    const v1 = JSON.stringify({ type: 'pulp-docker-redirect', version: 1, images: [{ id: A }, { id: B }], tags: { latest: B } });
+    const v2 = JSON.stringify({ type: 'pulp-docker-redirect', version: 2, url: 'https://x/' });
+    assert.deepEqual([...maskedIdsFromCraneFiles([v1, { name: 'rhel.json', text: v2 }])], [A, B]);
+  });
+
+  it('names the redirect file that is broken', () => {
+    assert.throws(
+      () => maskedIdsFromCraneFiles([{ name: 'redhat/metadata/rhel7.json', text: JSON.stringify({ version: 1, images: [{ id: 'short' }] }) }]),
+      (err: unknown) => err instanceof InputError && err.where === 'redhat/metadata/rhel7.json' && /"images"\[0\]/.test(err.message),
+    );
+    assert.throws(() => maskedIdsFromCraneFiles([{ name: 'x.json', text: '{' }]), /not valid JSON/);
+  });
+
+  it('partitions by v1 id, layer digest or diff_id, keeping the order', async (t) => {
+    const dir = await tempDir(t);
+    const example = await makeExample({ dir, format: 'oci-archive', layers: 4 });
+    const repo = await readArchive(example.file, { workDir: path.join(dir, 'work') });
+    const [i0, i1, i2, i3] = repo.images;
+    const { upload, masked } = partitionMasked(repo, [i0!.id, i1!.layerDigest!, i2!.diffId!.slice(7).toUpperCase()]);
+    assert.deepEqual(masked.map((i) => i.id), [i0!.id, i1!.id, i2!.id]);
+    assert.deepEqual(upload.map((i) => i.id), [i3!.id]);
+    assert.deepEqual(partitionMasked(repo, new Set()).upload, repo.images);
+  });
+});
