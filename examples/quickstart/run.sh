@@ -13,6 +13,7 @@ export GIT_COMMITTER_NAME=$GIT_AUTHOR_NAME GIT_COMMITTER_EMAIL=$GIT_AUTHOR_EMAIL
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
+mkdir -p storage                                   # the directory store (an S3 bucket elsewhere)
 git init -q --bare crane.git                       # stands in for the ISV's Crane app
 git init -q config && cp "$here/raas.cfg" config/  # the private configuration repository
 git -C config add raas.cfg && git -C config commit -qm "raas.cfg for the quick start"
