@@ -38,6 +38,46 @@ const NAME = /^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-
 
 const short = (id: string): string => (isHex64(id) ? id.slice(0, 12) : JSON.stringify(id));
 
+/** Docker refused v1 chains deeper than 127; a much deeper one is an attack on memory (ancestries are n x depth). */
+const MAX_CHAIN = 256;
+
+/**
+ * This id first, base last, following parent links. Walks up only until an image whose
+ * ancestry is already known, so a repository costs O(images x depth), loops included.
+ */
+function ancestry(
+  image: ImageDraft,
+  byId: ReadonlyMap<string, ImageDraft>,
+  known: Map<string, readonly string[]>,
+  fail: (source: string, rule: string) => never,
+): readonly string[] {
+  const walked: ImageDraft[] = [];
+  const seen = new Set<string>();
+  let below: readonly string[] = [];
+  for (let current: ImageDraft | undefined = image; current; ) {
+    const cached = known.get(current.id);
+    if (cached) {
+      below = cached;
+      break;
+    }
+    if (seen.has(current.id)) fail(image.source, `parent links loop (${[...walked, current].map((i) => short(i.id)).join(' -> ')})`);
+    seen.add(current.id);
+    walked.push(current);
+    if (walked.length > MAX_CHAIN) fail(image.source, `parent chain deeper than ${MAX_CHAIN} images`);
+    const parentId: string | undefined = current.parent;
+    if (parentId === undefined) break;
+    const parent = byId.get(parentId);
+    if (!parent) fail(current.source, `parent image ${short(parentId)} of ${short(current.id)} is not in the archive`);
+    current = parent;
+  }
+  if (walked.length + below.length > MAX_CHAIN) fail(image.source, `parent chain deeper than ${MAX_CHAIN} images`);
+  for (let i = walked.length - 1; i >= 0; i--) {
+    below = [walked[i]!.id, ...below];
+    known.set(walked[i]!.id, below);
+  }
+  return below;
+}
+
 export function assemble(index: TarIndex, draft: RepositoryDraft): ImageRepository {
   const fail = (source: string, rule: string): never => index.fail(`entry ${quoteName(source)}: ${rule}`);
   if (draft.archiveName !== undefined && !(draft.archiveName.length <= 255 && NAME.test(draft.archiveName))) {
@@ -58,21 +98,15 @@ export function assemble(index: TarIndex, draft: RepositoryDraft): ImageReposito
     byId.set(image.id, image);
   }
 
-  const ancestries = new Map<string, string[]>();
+  const ancestries = new Map<string, readonly string[]>();
   for (const image of byId.values()) {
-    const chain = [image.id];
-    for (let parent = image.parent; parent !== undefined; parent = byId.get(parent)?.parent) {
-      if (!byId.has(parent)) fail(image.source, `parent image ${short(parent)} of ${short(chain.at(-1)!)} is not in the archive`);
-      if (chain.includes(parent)) fail(image.source, `parent links loop (${[...chain, parent].map(short).join(' -> ')})`);
-      chain.push(parent);
-    }
+    const chain = ancestry(image, byId, ancestries, fail);
     if (image.ancestry && image.ancestry.join() !== chain.join()) {
       fail(
         image.source,
         `ancestry [${image.ancestry.map(short).join(', ')}] disagrees with the parent links [${chain.map(short).join(', ')}]`,
       );
     }
-    ancestries.set(image.id, chain);
   }
 
   for (const [tag, id] of draft.tags) {

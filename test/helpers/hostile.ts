@@ -257,6 +257,18 @@ export const hostileCases: readonly HostileCase[] = [
       ),
   },
   {
+    name: 'parent-chain-too-deep',
+    expect: 'parent chain deeper than 256 images',
+    write: (f) =>
+      tar(
+        f,
+        pulpExport(({ images, tags }) => {
+          for (let i = 0; i < 300; i++) images.push({ id: hex(), parent: images.at(-1)!.id, layer: Buffer.from('x') });
+          tags['latest'] = images.at(-1)!.id;
+        }),
+      ),
+  },
+  {
     name: 'tag-missing-image',
     expect: 'which is not in the archive',
     entry: 'acme-app.json',

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { appendFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -12,6 +13,8 @@ import {
   dockerSaveEntries,
   imageConfig,
   makeExample,
+  ociEntries,
+  ociFiles,
   randomLayer,
   tarBuffer,
   writeDockerSave,
@@ -101,6 +104,35 @@ describe('readArchive', () => {
     assert.deepEqual(top.config.Env, ['PATH=/usr/bin:/bin']);
     assert.equal(top.created, '2024-05-01T12:00:00.5Z');
     assert.equal(repo.images[0]!.mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
+  });
+
+  it('picks the linux/amd64 image of a multi-platform index', async (t) => {
+    const dir = await tempDir(t);
+    const amd64 = ociFiles({ layers: [randomLayer()] });
+    const arm64 = ociFiles({ layers: [randomLayer()], config: imageConfig([randomLayer()], { architecture: 'arm64' }) });
+    const descriptor = (files: Map<string, Buffer>) => JSON.parse(files.get('index.json')!.toString()).manifests[0];
+    const nested = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [
+          { ...descriptor(arm64.files), platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+          { ...descriptor(amd64.files), platform: { os: 'linux', architecture: 'amd64' } },
+          { ...descriptor(arm64.files), platform: { os: 'unknown', architecture: 'unknown' } },
+        ],
+      }),
+    );
+    const nestedDigest = createHash('sha256').update(nested).digest('hex');
+    const files = new Map([...arm64.files, ...amd64.files, [`blobs/sha256/${nestedDigest}`, nested]]);
+    const ref = { 'org.opencontainers.image.ref.name': 'docker.io/acme/multi:2.0' };
+    const index = { schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${nestedDigest}`, size: nested.length, annotations: ref }] };
+    files.set('index.json', Buffer.from(JSON.stringify(index)));
+    const file = await writeTar(path.join(dir, 'multi.tar'), ociEntries(files));
+    const repo = await readArchive(file, { workDir: path.join(dir, 'work') });
+    assert.equal(repo.images.length, 1);
+    assert.equal(repo.images[0]!.layerDigest, amd64.image.layerDigests[0]);
+    assert.equal(repo.archiveName, 'acme/multi');
+    assert.deepEqual([...repo.tags.keys()], ['2.0']);
   });
 
   it('keeps the bytes of Pulp v1 JSON as exported', async (t) => {
