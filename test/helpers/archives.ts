@@ -36,12 +36,13 @@ const TYPEFLAGS = { file: '0', directory: '5', symlink: '2', hardlink: '1' } as 
 /** Header and padded body of one entry, with a PAX header first when the name does not fit ustar. */
 export function tarEntry(spec: TarEntrySpec): Buffer {
   const body = Buffer.from(spec.body ?? '');
+  const size = spec.size ?? body.length;
   const header = new Header({
     path: spec.path,
     mode: spec.type === 'directory' ? 0o755 : 0o644,
     uid: 0,
     gid: 0,
-    size: spec.size ?? body.length,
+    size,
     mtime: new Date(0),
     linkpath: spec.linkpath ?? '',
     uname: '',
@@ -52,7 +53,7 @@ export function tarEntry(spec: TarEntrySpec): Buffer {
   // Raw typeflag byte, so that tests can write any type, including ones node-tar refuses.
   block[156] = (spec.typeflag ?? TYPEFLAGS[spec.type ?? 'file']).charCodeAt(0) || 0;
   writeChecksum(block);
-  const size = spec.size ?? body.length;
+  // Sizes past ustar's 8 GiB travel in the PAX header, as Go and GNU tar write them.
   const pax = needPax ? new Pax({ path: spec.path, linkpath: spec.linkpath || undefined, size: size > 0o77777777777 ? size : undefined }).encode() : Buffer.alloc(0);
   return Buffer.concat([pax, block, body, Buffer.alloc((512 - (body.length % 512)) % 512)]);
 }
