@@ -145,7 +145,7 @@ const MASK_ENTRY = /^(?:sha256:)?[0-9a-f]{64}$/;
 
 function parseMaskLayers(reader: SectionReader): string[] {
   const text = reader.string('mask_layers') ?? '';
-  const entries = text.split(/[\s,]+/).filter(Boolean);
+  const entries = text.split(/[\s,]+/).filter(Boolean).map((e) => e.toLowerCase());
   for (const entry of entries) {
     if (!MASK_ENTRY.test(entry)) {
       reader.problem('mask_layers', `'${entry}' is not an image id (64 hex) or a sha256: digest`, 'list ids or sha256:<hex> digests separated by commas, spaces or new lines');
@@ -195,6 +195,9 @@ function readIsv(doc: IniDocument, section: string, env: NodeJS.ProcessEnv, prob
     reader.problem('crane_data_dir', `'${craneDataDir}' must be a relative path inside the Crane app repository`, 'use a path such as crane/data');
   }
   const registryUrl = reader.url('registry_url');
+  if (platformKind === 'git' && registryUrl === undefined && reader.string('registry_url') === undefined) {
+    reader.problem('registry_url', 'registry_url is required for platform = git', 'add "registry_url = https://<your registry host>" (used for docker pull references and checks)');
+  }
   if (!storage || !platform) return undefined;
   return { name, storage, platform, registryUrl, craneDataDir };
 }

@@ -8,22 +8,7 @@ import { isHex64, type ImageRepository, type V1Image } from './model.ts';
  * party's redirect files deployed beside the ISV's.
  */
 
-const MASK = /^(?:sha256:)?[0-9a-f]{64}$/;
 const MAX_DEPTH = 64;
-
-/** A mask list as configured: ids or sha256: digests, separated by commas, spaces or new lines. */
-export function parseMaskList(text: string, where = 'mask list'): string[] {
-  const masks = text.split(/[\s,]+/).filter(Boolean);
-  for (const mask of masks) {
-    if (!MASK.test(mask.toLowerCase())) {
-      throw new InputError(`${JSON.stringify(mask.slice(0, 80))} is not an image id (64 hex) or a sha256: digest`, {
-        where,
-        fix: 'list ids or sha256:<hex> digests separated by commas, spaces or new lines',
-      });
-    }
-  }
-  return [...new Set(masks.map((m) => m.toLowerCase()))];
-}
 
 /** A Crane redirect file's text, optionally with its name for messages. */
 export type CraneFile = string | { readonly name: string; readonly text: string };

@@ -100,7 +100,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
     const tags = resolveTags(repo, request.tag);
 
     const baseFiles = await loadBaseMetadata(config.redhat.metadata, signal);
-    const masks = new Set([...config.redhat.maskLayers, ...maskedIdsFromCraneFiles(baseFiles.map((f) => f.text))]);
+    const masks = new Set([...config.redhat.maskLayers, ...maskedIdsFromCraneFiles(baseFiles.map((f) => ({ name: f.origin, text: f.text })))]);
     const { upload: published, masked } = partitionMasked(repo, masks);
     for (const layer of masked) logger.info(`Skipping layer ${layer.id}`);
     if (published.length === 0) {
@@ -113,6 +113,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
 
     await store.check({ write: !request.dryRun });
     const remote = await platform.appRemote();
+    const registryUrl = isv.registryUrl ?? (await platform.registryUrl());
     const dataDir = isv.craneDataDir;
     const metadataName = `${isv.name}-${flat}.json`;
     const url = store.publicUrl(appPrefix(flat));
@@ -128,8 +129,8 @@ export async function push(request: PushRequest): Promise<PushReport> {
       storage: store.location, url, tags: Object.fromEntries(tags),
       uploaded: plan.upload.map((o) => ({ key: o.key, size: o.size })),
       present: plan.present.map((o) => o.key), masked: masked.map((m) => m.id),
-      metadata: undefined, backup: undefined, registry: { url: isv.registryUrl, answered: undefined },
-      pull: pullReference(isv.registryUrl, image),
+      metadata: undefined, backup: undefined, registry: { url: registryUrl, answered: undefined },
+      pull: pullReference(registryUrl, image),
       ...extra,
     });
     if (request.dryRun) return report({});
@@ -149,7 +150,6 @@ export async function push(request: PushRequest): Promise<PushReport> {
     });
     logger.info(deployed.changed ? `Deployed ${dataDir}/${metadataName} to the Crane app (${deployed.commit?.slice(0, 12)})` : 'The Crane app already serves this metadata');
 
-    const registryUrl = isv.registryUrl ?? (await platform.registryUrl());
     let answered: boolean | undefined;
     if (isv.platform.kind === 'openshift' && registryUrl) {
       const ping = await checkRegistry(registryUrl, { attempts: 5, delayMs: 2000, signal });
@@ -168,7 +168,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
     }
     const result = report({
       metadata: { file: `${dataDir}/${metadataName}`, remote, changed: deployed.changed, commit: deployed.commit },
-      backup, registry: { url: registryUrl, answered }, pull: pullReference(registryUrl, image),
+      backup, registry: { url: registryUrl, answered },
     });
     if (answered === false) throw new OperationError(`published, but the registry at ${registryUrl} does not answer`, { fix: 'check the Crane app with rhc app show / rhc tail' });
     return result;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { InputError } from '../../src/errors.ts';
-import { maskedIdsFromCraneFiles, parseMaskList, partitionMasked } from '../../src/image/mask.ts';
+import { maskedIdsFromCraneFiles, partitionMasked } from '../../src/image/mask.ts';
 import { readArchive } from '../../src/image/read.ts';
 import { makeExample } from '../helpers/archives.ts';
 import { tempDir } from '../helpers/git.ts';
@@ -11,21 +11,6 @@ const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
 
 describe('masking', () => {
-  it('parses mask lists separated by commas, spaces and new lines', () => {
-    assert.deepEqual(parseMaskList(`${A},  sha256:${B}\n\n  ${A.toUpperCase()}\n`), [A, `sha256:${B}`]);
-    assert.deepEqual(parseMaskList('  '), []);
-  });
-
-  it('refuses entries that are neither ids nor sha256 digests', () => {
-    assert.throws(() => parseMaskList(`${A} nothex`, 'raas.cfg [redhat] mask_layers'), (err: unknown) => {
-      assert.ok(err instanceof InputError);
-      assert.match(err.message, /"nothex" is not an image id/);
-      assert.equal(err.where, 'raas.cfg [redhat] mask_layers');
-      return true;
-    });
-    assert.throws(() => parseMaskList(`sha512:${A}`), InputError);
-  });
-
   it('collects the image ids of Crane v1 redirect files and skips later versions', () => {
     const v1 = JSON.stringify({ type: 'pulp-docker-redirect', version: 1, images: [{ id: A }, { id: B }], tags: { latest: B } });
     const v2 = JSON.stringify({ type: 'pulp-docker-redirect', version: 2, url: 'https://x/' });
