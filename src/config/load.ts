@@ -52,6 +52,10 @@ class SectionReader {
     return key === undefined ? `${file} [${this.section}]` : `${file} [${this.section}] ${key}`;
   }
 
+  hasProblem(key: string): boolean {
+    return this.problems.some((p) => p.where === this.where(key));
+  }
+
   problem(key: string | undefined, message: string, fix: string): undefined {
     this.problems.push({ where: this.where(key), message, fix });
     return undefined;
@@ -75,7 +79,7 @@ class SectionReader {
 
   required(key: string, why: string, rule?: NameRule): string | undefined {
     const value = this.string(key, rule);
-    if (value === undefined && !this.problems.some((p) => p.where === this.where(key))) {
+    if (value === undefined && !this.hasProblem(key)) {
       return this.problem(key, `${key} is required ${why}`, `add "${key} = ..." to [${this.section}]`);
     }
     return value;
@@ -175,27 +179,27 @@ function readIsv(doc: IniDocument, section: string, env: NodeJS.ProcessEnv, prob
       : withValue(reader.required('storage_dir', 'for storage = file'), (d) => ({ kind: 'file', dir: resolveFrom(dir, d), publicUrl }));
 
   const platformKind = reader.choice('platform', ['openshift', 'git'] as const, 'openshift');
-  let platform: PlatformConfig | undefined;
-  if (platformKind === 'openshift') {
-    platform = {
-      kind: 'openshift',
-      domain: reader.string('openshift_domain', domainRule) ?? name,
-      app: reader.string('openshift_app', appRule) ?? 'registry',
-      scale: reader.bool('openshift_scale', true),
-      gearSize: reader.choice('openshift_gear_size', GEAR_SIZES, 'small'),
-    };
-  } else {
-    platform = withValue(reader.required('app_remote', 'for platform = git'), (remote) => ({
-      kind: 'git',
-      remote: isLocalPath(remote) ? resolveFrom(dir, remote) : remote,
-    }));
-  }
+  // Keys of the other platform are still checked: a typo there is a typo all the same.
+  const openshift = {
+    kind: 'openshift' as const,
+    domain: reader.string('openshift_domain', domainRule) ?? name,
+    app: reader.string('openshift_app', appRule) ?? 'registry',
+    scale: reader.bool('openshift_scale', true),
+    gearSize: reader.choice('openshift_gear_size', GEAR_SIZES, 'small'),
+  };
+  const platform: PlatformConfig | undefined =
+    platformKind === 'openshift'
+      ? openshift
+      : withValue(reader.required('app_remote', 'for platform = git'), (remote) => ({
+          kind: 'git',
+          remote: isLocalPath(remote) ? resolveFrom(dir, remote) : remote,
+        }));
   const craneDataDir = reader.string('crane_data_dir') ?? 'crane/data';
   if (path.isAbsolute(craneDataDir) || craneDataDir.split(/[\\/]/).includes('..')) {
     reader.problem('crane_data_dir', `'${craneDataDir}' must be a relative path inside the Crane app repository`, 'use a path such as crane/data');
   }
   const registryUrl = reader.url('registry_url');
-  if (platformKind === 'git' && registryUrl === undefined && reader.string('registry_url') === undefined) {
+  if (platformKind === 'git' && registryUrl === undefined && !reader.hasProblem('registry_url')) {
     reader.problem('registry_url', 'registry_url is required for platform = git', 'add "registry_url = https://<your registry host>" (used for docker pull references and checks)');
   }
   if (!storage || !platform) return undefined;
@@ -237,7 +241,8 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
   const accessKeyId = awsReader.string('access_key_id');
   const secretAccessKey = awsReader.string('secret_access_key');
   const sessionToken = awsReader.string('session_token');
-  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+  const keysReadable = !awsReader.hasProblem('access_key_id') && !awsReader.hasProblem('secret_access_key');
+  if (keysReadable && (accessKeyId === undefined) !== (secretAccessKey === undefined)) {
     awsReader.problem(accessKeyId ? 'secret_access_key' : 'access_key_id', 'access_key_id and secret_access_key go together',
       'set both, or neither to use the AWS credential chain (AWS_* variables, ~/.aws, profiles)');
   }
