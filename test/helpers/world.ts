@@ -139,7 +139,7 @@ export async function makeWorld(t: TestContext, options: WorldOptions = {}): Pro
     root, isv: 'acme', configDir, configRemote, craneRemote, s3, bucket, storageDir, rhc, registryUrl: crane.url, env,
     async raas(args, runOptions = {}) {
       const result = await execa(process.execPath, [RAAS_BIN, ...args], {
-        cwd: runOptions.cwd ?? configDir, env: { ...env, ...runOptions.env }, extendEnv: false, reject: false, timeout: 120_000, stdin: 'ignore',
+        cwd: runOptions.cwd ?? configDir, env: { ...env, ...runOptions.env }, extendEnv: false, reject: false, timeout: 120_000, stdin: 'ignore', stripFinalNewline: false,
       });
       return { code: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
     },
