@@ -3,7 +3,9 @@ import type { Logger } from '../log.ts';
 import type { PlannedObject } from '../publish/plan.ts';
 import type { UploadProgress } from '../publish/upload.ts';
 
-const mib = (bytes: number): string => `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+export const formatBytes = (bytes: number): string =>
+  bytes < 1024 ? `${bytes} B` : bytes < 1024 ** 2 ? `${(bytes / 1024).toFixed(1)} KiB` : bytes < 1024 ** 3 ? `${(bytes / 1024 ** 2).toFixed(1)} MiB` : `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+const mib = formatBytes;
 
 /** Plain lines, one per finished object, as the original printed; for logs, cron and CI. */
 export function lineProgress(logger: Logger): UploadProgress {
@@ -14,8 +16,28 @@ export function lineProgress(logger: Logger): UploadProgress {
   };
 }
 
+/** A single bar for a download, on a terminal; the total may be unknown until the response arrives. */
+export function downloadBar(stream: NodeJS.WritableStream): ((event: { total?: number; bytes: number }) => void) & { stop(): void } {
+  const bar = new cliProgress.SingleBar(
+    { stream: stream as NodeJS.WriteStream, format: 'download |{bar}| {percentage}% {done}/{size}', hideCursor: true, barsize: 30 },
+    cliProgress.Presets.shades_classic,
+  );
+  let received = 0;
+  let started = false;
+  const update = (event: { total?: number; bytes: number }) => {
+    if (!started) {
+      bar.start(event.total ?? 0, 0, { done: mib(0), size: event.total === undefined ? '?' : mib(event.total) });
+      started = true;
+    }
+    received += event.bytes;
+    bar.update(received, { done: mib(received) });
+    if (bar.getTotal() > 0 && received >= bar.getTotal()) bar.stop();
+  };
+  return Object.assign(update, { stop: () => started && bar.stop() });
+}
+
 /** One bar per layer in flight plus a total, redrawn in place; only on a terminal. */
-export function barProgress(stream: NodeJS.WritableStream): UploadProgress & { stop(): void } {
+export function barProgress(stream: NodeJS.WritableStream): UploadProgress {
   const bars = new cliProgress.MultiBar(
     {
       stream: stream as NodeJS.WriteStream,
@@ -52,6 +74,6 @@ export function barProgress(stream: NodeJS.WritableStream): UploadProgress & { s
         active.delete(object.key);
       }
     },
-    stop: () => bars.stop(),
+    end: () => bars.stop(),
   };
 }

@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { isvConfig } from '../config/load.ts';
 import { push, type PushReport } from '../publish/push.ts';
 import { ExitCode } from '../errors.ts';
-import { barProgress, lineProgress } from './progress.ts';
+import { barProgress, downloadBar, formatBytes, lineProgress } from './progress.ts';
 import { runCommand, type GlobalOptions, type Io } from './run.ts';
 
 const positiveInt = (value: string): number => {
@@ -11,14 +11,13 @@ const positiveInt = (value: string): number => {
   return n;
 };
 
-const mib = (bytes: number): string => `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
 
 function human(report: PushReport): string {
   const bytes = report.uploaded.reduce((sum, o) => sum + o.size, 0);
   const lines = [
     `${report.dryRun ? 'Would publish' : 'Published'} ${report.image} for ${report.isv} from ${report.archive.origin} (${report.archive.format})`,
     `  storage:  ${report.storage}  (clients fetch ${report.url})`,
-    `  objects:  ${report.uploaded.length} ${report.dryRun ? 'to upload' : 'uploaded'} (${mib(bytes)}), ${report.present.length} already there, ${report.masked.length} layers masked`,
+    `  objects:  ${report.uploaded.length} ${report.dryRun ? 'to upload' : 'uploaded'} (${formatBytes(bytes)}), ${report.present.length} already there, ${report.masked.length} layers masked`,
     `  tags:     ${Object.keys(report.tags).join(', ')}`,
   ];
   if (report.metadata) {
@@ -45,16 +44,18 @@ export function registerPush(program: Command, io: Io): void {
         const isv = isvConfig(ctx.config, isvName);
         const showBars = Boolean(io.stderr.isTTY) && !globals.json && ['info', 'debug', 'trace'].includes(globals.logLevel);
         const bars = showBars ? barProgress(io.stderr) : undefined;
+        const download = showBars ? downloadBar(io.stderr) : undefined;
         try {
           const report = await push({
             config: ctx.config, isv, image, file: options.file, tag: options.tag, dryRun: Boolean(options.dryRun),
             jobs: options.jobs ?? ctx.config.aws.maxConcurrency, commit: globals.commit && !options.dryRun,
             cwd: io.cwd, workDir: ctx.workDir, runLog: ctx.runLog, logger: ctx.logger, signal: ctx.signal, configRepo: ctx.configRepo,
-            progress: { upload: bars ?? lineProgress(ctx.logger) },
+            progress: { upload: bars ?? lineProgress(ctx.logger), ...(download ? { download } : {}) },
           });
           return { exitCode: ExitCode.ok, human: human(report), terse: `${report.pull}\n`, json: { ok: true, ...report } };
         } finally {
-          bars?.stop();
+          download?.stop();
+          bars?.end?.();
         }
       });
     });

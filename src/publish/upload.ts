@@ -8,6 +8,8 @@ export interface UploadProgress {
   start(object: PlannedObject): void;
   advance(object: PlannedObject, bytes: number): void;
   finish(object: PlannedObject): void;
+  /** Every upload has ended (bars must be gone before other output follows). */
+  end?(): void;
 }
 
 export interface UploadedObject {
@@ -56,6 +58,7 @@ export async function uploadAll(options: {
       }
     });
   const settled = await Promise.allSettled(ordered.map(run));
+  progress?.end?.();
   // Report the failure that caused the others to stop, not an AbortError it triggered.
   const firstFailure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected' && s.reason === failed.signal.reason);
   const anyFailure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
