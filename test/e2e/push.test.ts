@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { test } from 'node:test';
 import { makeExample, type ExampleFormat } from '../helpers/archives.ts';
 import { makeWorld } from '../helpers/world.ts';
@@ -57,3 +58,38 @@ for (const format of formats) {
     assert.deepEqual(await world.snapshot(), before, 'an unchanged rerun changes nothing anywhere');
   });
 }
+
+test('base-image metadata masks its layers, is deployed beside the ISV\'s file, and Crane redirects each layer to its host', async (t) => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const os = await import('node:os');
+  const { startCraneServer } = await import('../../src/serve/server.ts');
+  const example = await makeExample({ dir: os.tmpdir(), format: 'oci-archive', layers: 2, tag: 'latest' });
+  t.after(() => rm(example.file, { force: true }));
+  const [base, own] = example.ids as [string, string];
+  const rhel = JSON.stringify({
+    type: 'pulp-docker-redirect', version: 1, repository: 'rhel7', 'repo-registry-id': 'rhel7', url: 'https://cdn.redhat.example/rhel7/',
+    protected: false, images: [{ id: base }], tags: { latest: base },
+  });
+  const world = await makeWorld(t, { storage: 's3', baseMetadata: { 'rhel7.json': rhel } });
+
+  const run = await world.raas(['push', 'acme', 'acme/app', '--file', example.file, '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.deepEqual(JSON.parse(run.stdout).masked, [base]);
+  assert.deepEqual([...(await world.objects()).keys()].sort(), ['ancestry', 'json', 'layer'].map((f) => `acme-app/${own}/${f}`));
+
+  // Serve the deployed data directory with the Crane-compatible front end, as the app would.
+  const checkout = await mkdtemp(path.join(os.tmpdir(), 'raas-crane-'));
+  t.after(() => rm(checkout, { recursive: true, force: true }));
+  await git(checkout, 'clone', '-q', world.craneRemote, 'app');
+  const crane = await startCraneServer({ dataDir: path.join(checkout, 'app', 'crane/data') });
+  t.after(() => crane.close());
+  const redirect = async (p: string) => (await fetch(`${crane.url}${p}`, { redirect: 'manual' })).headers.get('location');
+  assert.equal(await redirect(`/v1/images/${base}/layer`), `https://cdn.redhat.example/rhel7/${base}/layer`);
+  const ownLayer = await redirect(`/v1/images/${own}/layer`);
+  assert.equal(ownLayer, `${world.s3!.endpoint}/${world.bucket}/acme-app/${own}/layer`);
+  const tags = await (await fetch(`${crane.url}/v1/repositories/acme/app/tags`)).json();
+  assert.deepEqual(tags, { latest: own });
+  // The redirect target holds the layer's bytes (s3rver serves anonymous GETs of its objects).
+  const fetched = Buffer.from(await (await fetch(ownLayer!)).arrayBuffer());
+  assert.deepEqual(fetched, await world.object(`acme-app/${own}/layer`));
+});
