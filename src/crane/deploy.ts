@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ConfigError, InputError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import {
-  assertPlainName, gitFailure, headCommit, pushHead, retryWhileRemoteMoves, shallowClone, stagedPaths, writeNamedFiles,
+  assertPlainName, gitFailure, gitIn, headCommit, pushHead, retryWhileRemoteMoves, shallowClone, stagedPaths, writeNamedFiles,
   type Clone, type NamedText,
 } from '../platform/gitrepo.ts';
 import { readDataDir, type DataFile } from './datadir.ts';
@@ -103,6 +103,18 @@ export async function deployMetadata(options: DeployOptions): Promise<DeployResu
     );
   } finally {
     await rm(clone.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Fail before anything is uploaded when the Crane app repository cannot be reached or
+ * read: `git ls-remote` asks the server, with the user's credentials, and changes nothing.
+ */
+export async function checkAppRemote(remote: string, signal?: AbortSignal): Promise<void> {
+  try {
+    await gitIn(process.cwd(), { signal }).listRemote(['--heads', remote]);
+  } catch (error) {
+    throw gitFailure(`cannot reach the ${WHAT}`, remote, error);
   }
 }
 

@@ -12,7 +12,7 @@ import { readArchive } from '../image/read.ts';
 import { sha256OfBlob, verifyLayers } from '../image/verify.ts';
 import type { Logger } from '../log.ts';
 import { openStore } from '../storage/open.ts';
-import { deployMetadata } from '../crane/deploy.ts';
+import { checkAppRemote, deployMetadata } from '../crane/deploy.ts';
 import { loadBaseMetadata } from './base-metadata.ts';
 import { appPrefix } from './layout.ts';
 import { nextRedirectFile } from './metadata.ts';
@@ -113,6 +113,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
 
     await store.check({ write: !request.dryRun });
     const remote = await platform.appRemote();
+    await checkAppRemote(remote, signal);
     const registryUrl = isv.registryUrl ?? (await platform.registryUrl());
     const dataDir = isv.craneDataDir;
     const metadataName = `${isv.name}-${flat}.json`;

@@ -100,8 +100,9 @@ const cases: Case[] = [
     prepare: async (_w, cfg, good) => (await editCfg(cfg, (t) => t.replace(/endpoint = .*/, 'endpoint = http://127.0.0.1:9'))(), push(good)),
   },
   {
-    name: 'unreachable app remote', code: 1, message: /\/nonexistent\/crane\.git/,
-    prepare: async (_w, cfg, good) => (await editCfg(cfg, (t) => t.replace(/app_remote = .*/, 'app_remote = /nonexistent/crane.git'))(), push(good)),
+    // A new image, so that uploading anything before finding the remote unreachable would show.
+    name: 'unreachable app remote', code: 1, message: /cannot reach the Crane app repository \/nonexistent\/crane\.git/,
+    prepare: async (_w, cfg, good) => (await editCfg(cfg, (t) => t.replace(/app_remote = .*/, 'app_remote = /nonexistent/crane.git'))(), ['push', 'acme', 'acme/other', '--file', good]),
   },
 ];
 
