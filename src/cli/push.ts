@@ -18,6 +18,7 @@ function human(report: PushReport): string {
     `${report.dryRun ? 'Would publish' : 'Published'} ${report.image} for ${report.isv} from ${report.archive.origin} (${report.archive.format})`,
     `  storage:  ${report.storage}  (clients fetch ${report.url})`,
     `  objects:  ${report.uploaded.length} ${report.dryRun ? 'to upload' : 'uploaded'} (${formatBytes(bytes)}), ${report.present.length} already there, ${report.masked.length} layers masked`,
+    `  v2:       ${report.v2.uploaded.length} ${report.dryRun ? 'to write' : 'written'} (${report.v2.uploaded.filter((o) => o.copied).length} copied from v1 layers), ${report.v2.present.length} already there  (clients fetch ${report.v2.url})`,
     `  tags:     ${Object.keys(report.tags).join(', ')}`,
   ];
   if (report.metadata) {

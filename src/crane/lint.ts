@@ -50,6 +50,19 @@ function lintUrl(url: unknown, report: Report): string | undefined {
   return url;
 }
 
+/**
+ * Crane's v2 API finds the repository name in a request path by cutting it at the first
+ * "tags", "manifests" or "blobs" it contains (crane/app_util.py
+ * validate_and_transform_repo_name), so a name containing one is cut short: "blobs" or
+ * "manifests" break every request, "tags" only the tag list.
+ */
+export function v2NameProblem(name: string): { severity: LintProblem['severity']; message: string } | undefined {
+  const word = ['blobs', 'manifests', 'tags'].find((w) => name.includes(w));
+  if (word === undefined) return undefined;
+  const broken = word === 'tags' ? 'its tag list (/v2/<name>/tags/list)' : 'any of its Docker v2 requests';
+  return { severity: word === 'tags' ? 'warning' : 'error', message: `'${name}' contains "${word}", where Crane cuts v2 request paths: it cannot serve ${broken}` };
+}
+
 function lintRegistryId(id: unknown, version: number, report: Report): string | undefined {
   if (typeof id !== 'string' || id === '') {
     report('error', 'repo-registry-id is missing or not a string');
@@ -59,6 +72,8 @@ function lintRegistryId(id: unknown, version: number, report: Report): string | 
   if (version === 1 && id.startsWith('library/')) {
     report('error', `repo-registry-id '${id}' starts with "library/", which Crane strips from requests: clients can never reach it`);
   }
+  const v2Problem = version > 1 ? v2NameProblem(id) : undefined;
+  if (v2Problem) report(v2Problem.severity, `repo-registry-id ${v2Problem.message}`);
   return id;
 }
 

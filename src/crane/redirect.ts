@@ -55,6 +55,49 @@ export function buildV1Redirect(input: V1RedirectInput): RedirectV1 {
   };
 }
 
+/**
+ * Version 3: the Docker v2 API over Pulp's v2 web layout under `url`. Crane redirects
+ * `/v2/<name>/blobs/<digest>` and `/tags/list` to `url` + the same path, and a manifest
+ * request to `manifests/2/<ref>` when the client accepts schema 2 and `schema2_data` lists
+ * the tag or digest, else to `manifests/1/<ref>` (crane/views/v2.py). Every Crane that
+ * serves schema 2 loads version 3; version 4 adds only manifest lists.
+ */
+export interface RedirectV3 {
+  readonly type: typeof REDIRECT_TYPE;
+  readonly version: 3;
+  readonly repository: string;
+  readonly 'repo-registry-id': string;
+  readonly url: string;
+  readonly protected: boolean;
+  readonly schema2_data: readonly string[];
+}
+
+export interface V3RedirectInput {
+  readonly repository: string;
+  readonly registryId: string;
+  readonly url: string;
+  /** Tags and manifest digests that have a schema 2 manifest under `url`. */
+  readonly schema2: Iterable<string>;
+}
+
+// A Docker tag, or a digest; the two cannot be confused (tags have no ":").
+export const isSchema2Ref = (ref: string): boolean => /^(?:[\w][\w.-]{0,127}|sha256:[0-9a-f]{64})$/.test(ref);
+
+export function buildV3Redirect(input: V3RedirectInput): RedirectV3 {
+  const refs = [...new Set(input.schema2)].sort();
+  const bad = refs.find((ref) => !isSchema2Ref(ref));
+  if (bad !== undefined) throw new InputError(`'${bad}' is neither a tag nor a sha256 digest`, { where: `Crane metadata for ${input.registryId}` });
+  return {
+    type: REDIRECT_TYPE,
+    version: 3,
+    repository: input.repository,
+    'repo-registry-id': input.registryId,
+    url: input.url.endsWith('/') ? input.url : `${input.url}/`,
+    protected: false,
+    schema2_data: refs,
+  };
+}
+
 /** Pulp's field order first, so files read the same as Pulp's; anything else after, sorted. */
 const TOP_LEVEL_ORDER = [
   'type', 'version', 'repository', 'repo-registry-id', 'url', 'protected', 'images', 'tags',
@@ -73,6 +116,6 @@ function canonical(value: unknown, order: readonly string[] = []): unknown {
  * The bytes deployed: the same object always serializes to the same text, so an unchanged
  * redirect file never makes a new commit in the Crane app repository.
  */
-export function serializeRedirect(redirect: RedirectV1 | Readonly<Record<string, unknown>>): string {
+export function serializeRedirect(redirect: RedirectV1 | RedirectV3 | Readonly<Record<string, unknown>>): string {
   return `${JSON.stringify(canonical(redirect, TOP_LEVEL_ORDER), null, 2)}\n`;
 }

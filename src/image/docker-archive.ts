@@ -1,4 +1,4 @@
-import { toDigest } from './digest.ts';
+import { sha256Hex, toDigest } from './digest.ts';
 import { quoteName } from './entry-names.ts';
 import {
   asArray,
@@ -122,7 +122,7 @@ async function readManifestItem(
     if (chains.length !== 1) {
       manifest.fail(`item ${i}: ${chains.length ? 'several chains' : 'no chain'} of <id>/json images in the archive ${chains.length ? 'have' : 'has'} its ${layers.length} layers`);
     }
-    return chains[0]!.map((image, j) => legacyDraft(index, image, layers[j]!, digests[j], diffIds[j]));
+    return withConfig(chains[0]!.map((image, j) => legacyDraft(index, image, layers[j]!, digests[j], diffIds[j])), config);
   }
   let derived;
   try {
@@ -130,7 +130,7 @@ async function readManifestItem(
   } catch (err) {
     return config.fail(`cannot derive v1 ids: ${(err as Error).message}`);
   }
-  return derived.map((v1, j) => ({
+  const drafts = derived.map((v1, j) => ({
     ...v1,
     layer: index.blob(layers[j]!),
     layerDigest: digests[j],
@@ -138,6 +138,13 @@ async function readManifestItem(
     mediaType: undefined,
     source: configPath,
   }));
+  return withConfig(drafts, config);
+}
+
+/** The config belongs to the top image of the chain; its digest is of the bytes, checked above when the name declares one. */
+function withConfig(drafts: ImageDraft[], config: JsonFile): ImageDraft[] {
+  const top = drafts.at(-1)!;
+  return [...drafts.slice(0, -1), { ...top, config: { bytes: config.bytes, digest: toDigest(sha256Hex(config.bytes)) } }];
 }
 
 /**

@@ -36,6 +36,17 @@ export interface V1Image {
   readonly diffId: Digest | undefined;
   /** Media type of `layer` when the archive declares it. */
   readonly mediaType: string | undefined;
+  /**
+   * The image config (Docker/OCI) whose top layer this image is, when the archive has one
+   * (OCI, docker-archive with manifest.json); the Docker v2 manifest of a tag points to it.
+   */
+  readonly config?: ImageConfig;
+}
+
+/** Config bytes exactly as the archive holds them, and their digest (verified when the archive declares one). */
+export interface ImageConfig {
+  readonly bytes: Buffer;
+  readonly digest: Digest;
 }
 
 export type ArchiveFormat = 'pulp' | 'docker-archive' | 'oci-archive';

@@ -135,6 +135,7 @@ async function readImage(index: TarIndex, manifestFile: JsonFile, limits: Archiv
     layerDigest: layers[j]!.digest,
     diffId: diffIds[j],
     mediaType: layers[j]!.mediaType,
+    ...(j === derived.length - 1 ? { config: { bytes: configFile.bytes, digest: configDescriptor.digest } } : {}),
     source: configFile.path,
   }));
 }

@@ -1,5 +1,5 @@
 import { quoteName } from './entry-names.ts';
-import { isHex64, type ArchiveFormat, type Blob, type Digest, type ImageRepository, type V1Image } from './model.ts';
+import { isHex64, type ArchiveFormat, type Blob, type Digest, type ImageConfig, type ImageRepository, type V1Image } from './model.ts';
 import type { TarIndex } from './tar-index.ts';
 
 /**
@@ -18,6 +18,8 @@ export interface ImageDraft {
   readonly layerDigest: Digest | undefined;
   readonly diffId: Digest | undefined;
   readonly mediaType: string | undefined;
+  /** Set on the top image of each manifest that comes with an image config. */
+  readonly config?: ImageConfig;
   /** The archive entry that defines the image, for messages. */
   readonly source: string;
 }
@@ -95,7 +97,8 @@ export function assemble(index: TarIndex, draft: RepositoryDraft): ImageReposito
     if (seen && !(seen.json.equals(image.json) && seen.layer.where === image.layer.where)) {
       fail(image.source, `image id ${short(image.id)} is defined twice with different content (also in ${quoteName(seen.source)})`);
     }
-    byId.set(image.id, image);
+    // The top of one image may be a lower layer of another; keep the config it carries.
+    byId.set(image.id, seen?.config && !image.config ? seen : image);
   }
 
   const ancestries = new Map<string, readonly string[]>();
@@ -124,6 +127,7 @@ export function assemble(index: TarIndex, draft: RepositoryDraft): ImageReposito
       layerDigest: image.layerDigest,
       diffId: image.diffId,
       mediaType: image.mediaType,
+      ...(image.config ? { config: image.config } : {}),
     }))
     .sort((a, b) => a.ancestry.length - b.ancestry.length);
   return { format: draft.format, archiveName: draft.archiveName, images, tags: new Map(draft.tags) };

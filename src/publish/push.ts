@@ -18,6 +18,7 @@ import { appPrefix } from './layout.ts';
 import { nextRedirectFile } from './metadata.ts';
 import { planUploads, type PlannedObject } from './plan.ts';
 import { uploadAll, type UploadProgress } from './upload.ts';
+import { prepareV2, type V2Report } from './v2/publish.ts';
 
 export interface PushRequest {
   readonly config: Config;
@@ -48,6 +49,8 @@ export interface PushReport {
   readonly uploaded: readonly { key: string; size: number }[];
   readonly present: readonly string[];
   readonly masked: readonly string[];
+  /** The Docker Registry v2 layout and its redirect file. */
+  readonly v2: V2Report;
   readonly metadata: { readonly file: string; readonly remote: string; readonly changed: boolean; readonly commit: string | undefined } | undefined;
   readonly backup: { readonly commit: string | undefined } | undefined;
   readonly registry: { readonly url: string | undefined; readonly answered: boolean | undefined };
@@ -123,13 +126,14 @@ export async function push(request: PushRequest): Promise<PushReport> {
     const plan = await planUploads({ store, flatName: flat, images: published, listing, hashBlob: sha256OfBlob, concurrency: request.jobs * 2 });
     await verifyDeclaredDigests(plan.upload, request.jobs);
     logger.info(`${plan.upload.length} objects to upload, ${plan.present.length} already in ${store.location}`);
+    const v2 = await prepareV2({ store, isv: isv.name, flatName: flat, image, repo, tags, masked, listing, jobs: request.jobs, logger });
 
     const report = (extra: Partial<PushReport>): PushReport => ({
       isv: isv.name, image, dryRun: request.dryRun,
       archive: { origin: archive.origin, format: repo.format },
       storage: store.location, url, tags: Object.fromEntries(tags),
       uploaded: plan.upload.map((o) => ({ key: o.key, size: o.size })),
-      present: plan.present.map((o) => o.key), masked: masked.map((m) => m.id),
+      present: plan.present.map((o) => o.key), masked: masked.map((m) => m.id), v2: v2.report,
       metadata: undefined, backup: undefined, registry: { url: registryUrl, answered: undefined },
       pull: pullReference(registryUrl, image),
       ...extra,
@@ -137,6 +141,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
     if (request.dryRun) return report({});
 
     await uploadAll({ store, objects: plan.upload, jobs: request.jobs, logger, progress: request.progress?.upload, signal });
+    await v2.write(signal);
 
     const deployed = await deployMetadata({
       remote, workDir: `${request.workDir}/app`, dataDir, logger, signal,
@@ -147,6 +152,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
           name: metadataName,
           text: nextRedirectFile({ repository: `${isv.name}-${flat}`, registryId: image, url, imageIds: published.map((i) => i.id), tags }, current.get(metadataName), logger),
         },
+        v2.redirectFile(current),
       ],
     });
     logger.info(deployed.changed ? `Deployed ${dataDir}/${metadataName} to the Crane app (${deployed.commit?.slice(0, 12)})` : 'The Crane app already serves this metadata');
@@ -162,7 +168,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
     if (request.commit) {
       const done = await request.configRepo.backup({
         isv: isv.name, command: 'push', image,
-        metadata: [{ name: `${flat}.json`, text: deployed.files.get(metadataName)! }],
+        metadata: [{ name: `${flat}.json`, text: deployed.files.get(metadataName)! }, { name: `${flat}@v2.json`, text: deployed.files.get(v2.metadataName)! }],
         logFile: request.runLog,
       });
       backup = { commit: done.commit };

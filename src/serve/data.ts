@@ -16,13 +16,25 @@ export interface V1Repo {
   readonly tags: Readonly<Record<string, unknown>>;
 }
 
+/** A version 2-4 file: Crane's v2 API redirects into Pulp's v2 web layout under `url`. */
+export interface V2Repo {
+  readonly file: string;
+  readonly url: string;
+  readonly protected: boolean;
+  /** Tags and digests with a schema 2 manifest (versions 3 and 4); undefined for version 2. */
+  readonly schema2: readonly unknown[] | undefined;
+  /** Version 4: tags and digests of manifest lists, and tag -> [digest, schema version] of their amd64 image. */
+  readonly manifestLists: readonly unknown[];
+  readonly amd64Tags: Readonly<Record<string, unknown>>;
+}
+
 export interface CraneData {
   /** By repo-registry-id; a later file (in name order) replaces an earlier one, as in Crane. */
   readonly v1: ReadonlyMap<string, V1Repo>;
   /** Image id -> ids of the v1 repositories listing it, in file name order. */
   readonly images: ReadonlyMap<string, readonly string[]>;
-  /** Repo-registry-ids of version 2-4 files. */
-  readonly v2: ReadonlySet<string>;
+  /** By repo-registry-id, in a table of their own: a name can have a v1 and a v2 repository. */
+  readonly v2: ReadonlyMap<string, V2Repo>;
 }
 
 type Json = Record<string, unknown>;
@@ -40,7 +52,7 @@ const isVersion = (v: unknown): v is number => v === 1 || v === 2 || v === 3 || 
 
 export async function loadCraneData(dataDir: string): Promise<CraneData> {
   const v1 = new Map<string, V1Repo>();
-  const v2 = new Set<string>();
+  const v2 = new Map<string, V2Repo>();
   for (const { name, text } of await readDataDir(dataDir)) {
     const file = `${dataDir}/${name}`;
     let data: unknown;
@@ -54,7 +66,12 @@ export async function loadCraneData(dataDir: string): Promise<CraneData> {
     const id = field(data, 'repo-registry-id', isString, file);
     const url = field(data, 'url', isString, file);
     if (version > 1) {
-      v2.add(id);
+      v2.set(id, {
+        file, url, protected: Boolean(data.protected),
+        schema2: version > 2 ? field(data, 'schema2_data', isArray, file) : undefined,
+        manifestLists: version > 3 ? field(data, 'manifest_list_data', isArray, file) : [],
+        amd64Tags: version > 3 ? field(data, 'manifest_list_amd64_tags', isObject, file) : {},
+      });
       continue;
     }
     const images = field(data, 'images', isArray, file);

@@ -1,11 +1,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadCraneData, type CraneData } from './data.ts';
+import { v2Redirect } from './v2.ts';
 
 /**
  * A read-only registry front end that answers like Crane's v1 API (crane/views/v1.py):
  * it serves the repositories' image lists and tags from the redirect files and sends
- * clients elsewhere (302) for every image file. No Crane repository is protected here: a
+ * clients elsewhere (302) for every image file; and like its v2 API (crane/views/v2.py),
+ * which redirects every request (see v2.ts). No Crane repository is protected here: a
  * protected one is answered 404, as Crane answers clients without an entitlement
  * certificate. The data directory is read once, at start.
  */
@@ -60,15 +62,19 @@ function imageRedirect(data: CraneData, id: string, file: string): Reply {
   return { status: 302, headers: { Location: target }, body: '' };
 }
 
-function route(data: CraneData, path: string, host: string): Reply {
+function route(data: CraneData, path: string, headers: http.IncomingHttpHeaders): Reply {
   if (path === '/v2/') return json(200, {}, { 'Docker-Distribution-API-Version': 'registry/2.0' });
+  if (path.startsWith('/v2/')) {
+    const target = v2Redirect(data, path.slice('/v2/'.length), headers.accept);
+    return 'location' in target ? { status: 302, headers: { Location: target.location }, body: '' } : error(target.status);
+  }
   if (!path.startsWith('/v1/')) return error(404);
   if (path === '/v1/_ping') return v1(json(200, true, { 'X-Docker-Registry-Standalone': 'True' }));
   let match = /^\/v1\/repositories\/(.+)\/(images|tags)$/.exec(path);
   if (match) {
     const repo = v1Repo(data, match[1]!);
     if (!repo) return v1(error(404));
-    return v1(match[2] === 'images' ? json(200, repo.images, { 'X-Docker-Endpoints': host }) : json(200, repo.tags));
+    return v1(match[2] === 'images' ? json(200, repo.images, { 'X-Docker-Endpoints': headers.host ?? '' }) : json(200, repo.tags));
   }
   match = /^\/v1\/repositories\/(.+)\/tags\/([^/]+)$/.exec(path);
   if (match) {
@@ -90,7 +96,7 @@ function answer(data: CraneData, request: http.IncomingMessage, response: http.S
     } catch {
       // a malformed escape names nothing
     }
-    reply = path === undefined ? error(404) : route(data, path, request.headers.host ?? '');
+    reply = path === undefined ? error(404) : route(data, path, request.headers);
   }
   response.writeHead(reply.status, reply.headers);
   response.end(request.method === 'HEAD' ? undefined : reply.body);

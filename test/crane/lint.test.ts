@@ -28,6 +28,13 @@ describe('lintRedirectFiles', () => {
     assert.deepEqual(lintRedirectFiles([{ path: 'v1/r.json', text: built }, { path: 'v2/r.json', text: v4 }]), []);
   });
 
+  it('flags v2 names Crane cuts at "blobs", "manifests" or "tags", and leaves v1 names alone', () => {
+    const v3 = (id: string) => JSON.stringify({ type: 'pulp-docker-redirect', version: 3, repository: 'r', 'repo-registry-id': id, url: 'https://x.example/v2/', protected: false, schema2_data: [] });
+    assert.match(messages(lintOne(v3('acme/blobstore'))), /^error: .*"blobs".*any of its Docker v2 requests/);
+    assert.match(messages(lintOne(v3('acme/hashtags'))), /^warning: .*"tags".*tag list/);
+    assert.deepEqual(lintOne(v1({ 'repo-registry-id': 'acme/hashtags' })), []);
+  });
+
   const cases: [string, string, RegExp][] = [
     ['invalid JSON', '{"version": 1,', /not valid JSON/],
     ['not an object', '[1]', /not a JSON object/],

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InputError } from '../../src/errors.ts';
-import { buildV1Redirect, serializeRedirect } from '../../src/crane/redirect.ts';
+import { buildV1Redirect, buildV3Redirect, serializeRedirect } from '../../src/crane/redirect.ts';
 
 const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
@@ -36,5 +36,23 @@ describe('serializeRedirect', () => {
     assert.deepEqual(Object.keys(JSON.parse(text)), ['type', 'version', 'repository', 'repo-registry-id', 'url', 'protected', 'images', 'tags']);
     assert.deepEqual(Object.keys(JSON.parse(text).tags), ['a', 'z']);
     assert.match(text, /\n  "version": 1,\n/);
+  });
+});
+
+describe('buildV3Redirect', () => {
+  it('builds the version 3 file Crane routes schema 2 manifests by, refs sorted and unique', () => {
+    const digest = `sha256:${A}`;
+    assert.deepEqual(buildV3Redirect({ repository: 'acme-app', registryId: 'acme/app', url: 'https://s/acme-app/v2', schema2: ['latest', digest, '1.0', 'latest'] }), {
+      type: 'pulp-docker-redirect', version: 3, repository: 'acme-app', 'repo-registry-id': 'acme/app',
+      url: 'https://s/acme-app/v2/', protected: false, schema2_data: ['1.0', 'latest', digest],
+    });
+  });
+
+  it('refuses what is neither a tag nor a digest, and serializes in Pulp\'s field order', () => {
+    const base = { repository: 'r', registryId: 'r', url: 'https://x/' };
+    assert.throws(() => buildV3Redirect({ ...base, schema2: ['a/b'] }), InputError);
+    assert.throws(() => buildV3Redirect({ ...base, schema2: ['sha256:abc'] }), InputError);
+    const text = serializeRedirect(buildV3Redirect({ ...base, schema2: ['x'] }));
+    assert.deepEqual(Object.keys(JSON.parse(text)), ['type', 'version', 'repository', 'repo-registry-id', 'url', 'protected', 'schema2_data']);
   });
 });

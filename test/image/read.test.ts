@@ -62,6 +62,15 @@ describe('readArchive', () => {
         assert.equal(repo.archiveName, format === 'oci-archive' ? undefined : 'acme/app');
         assertWellFormed(repo);
 
+        // The top image carries the image config, where the archive has one, with the digest of its bytes.
+        const config = repo.images.at(-1)!.config;
+        assert.ok(repo.images.slice(0, -1).every((i) => i.config === undefined));
+        if (format === 'pulp' || format === 'docker-save pre-1.10') assert.equal(config, undefined);
+        else {
+          assert.equal(config!.digest, `sha256:${createHash('sha256').update(config!.bytes).digest('hex')}`);
+          assert.deepEqual(JSON.parse(config!.bytes.toString()).rootfs.diff_ids, example.layers.map((l) => l.diffId));
+        }
+
         const sums = await verifyLayers(repo.images, { concurrency: 2 });
         assert.equal(sums.size, 3);
         for (const [i, image] of repo.images.entries()) {
@@ -197,6 +206,26 @@ describe('readArchive', () => {
     const repo = await readArchive(file, { workDir: path.join(dir, 'work') });
     assert.deepEqual(repo.images.map((i) => i.id).sort(), [one.ids[0], one.ids[1], two.ids[1]].sort());
     assert.deepEqual(Object.fromEntries(repo.tags), { v1: one.ids[1], v2: two.ids[1] });
+    const env = (id: string) => JSON.parse(repo.images.find((i) => i.id === id)!.config!.bytes.toString()).config.Env;
+    assert.deepEqual([env(one.ids[1]!), env(two.ids[1]!)], [['A=1'], ['A=2']]);
+  });
+
+  it('keeps the config of an image whose top layer is a lower layer of another image in the archive', async (t) => {
+    const dir = await tempDir(t);
+    const layers = [randomLayer(), randomLayer(), randomLayer()];
+    const child = dockerSaveEntries({ layers, name: 'acme/app', tag: 'child' }, '1.10-24');
+    const baseConfig = imageConfig(layers.slice(0, 2), { config: { Env: ['BASE=1'] } });
+    const baseName = `${createHash('sha256').update(baseConfig).digest('hex')}.json`;
+    const childItem = JSON.parse(String(child.entries.find((e) => e.path === 'manifest.json')!.body))[0];
+    const base = { Config: baseName, RepoTags: ['acme/app:base'], Layers: child.ids.slice(0, 2).map((id) => `${id}/layer.tar`) };
+    const file = await writeTar(path.join(dir, 'family.tar'), [
+      ...child.entries.filter((e) => e.path !== 'manifest.json' && e.path !== 'repositories'),
+      { path: baseName, body: baseConfig },
+      { path: 'manifest.json', body: JSON.stringify([base, childItem]) },
+    ]);
+    const repo = await readArchive(file, { workDir: path.join(dir, 'work') });
+    assert.deepEqual(Object.fromEntries(repo.tags), { base: child.ids[1], child: child.ids[2] });
+    assert.ok(repo.images.find((i) => i.id === child.ids[1])!.config!.bytes.equals(baseConfig));
   });
 
   it('refuses an archive holding several repositories', async (t) => {

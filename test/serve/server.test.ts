@@ -95,7 +95,7 @@ describe('startCraneServer', () => {
     const { crane } = await registry(t);
     for (const url of [
       `/v1/images/${TOP}/checksum`, `/v1/images/${'9'.repeat(64)}/json`, '/v1/repositories/a/b/c/images', '/v1/repositories/nope/tags',
-      '/v1/repositories/secret/app/images', `/v1/images/${SECRET}/json`, '/v2/acme/app/tags/list', '/', '/v1/%zz',
+      '/v1/repositories/secret/app/images', `/v1/images/${SECRET}/json`, '/v2/nope/tags/list', '/v2/acme/app', '/', '/v1/%zz',
     ]) {
       const response = await get(`${crane}${url}`);
       assert.equal(response.status, 404, url);
@@ -110,5 +110,69 @@ describe('startCraneServer', () => {
     await writeJson(dataDir, 'ok.json', buildV1Redirect({ repository: 'r', registryId: 'r', url: 'http://x/', imageIds: [], tags: {} }));
     await writeJson(dataDir, 'broken.json', JSON.stringify({ version: 1, 'repo-registry-id': 'b', url: 'http://x/', tags: {} }));
     await assert.rejects(startCraneServer({ dataDir }), (e: unknown) => e instanceof InputError && e.where === `${dataDir}/broken.json` && /"images"/.test(e.message));
+  });
+});
+
+const DIGEST = `sha256:${'d'.repeat(64)}`;
+const AMD64 = `sha256:${'a'.repeat(64)}`;
+const SCHEMA2 = 'application/vnd.docker.distribution.manifest.v2+json';
+const LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+
+async function v2Registry(t: TestContext) {
+  const dataDir = await tempDir(t);
+  const v2 = (id: string, version: number, extra: Record<string, unknown>) => ({
+    type: 'pulp-docker-redirect', version, repository: id.replace('/', '-'), 'repo-registry-id': id, url: `https://store.example/${id}/v2`, protected: false, ...extra,
+  });
+  await writeJson(dataDir, 'acme-app@v2.json', v2('acme/app', 3, { schema2_data: ['1.0', DIGEST] }));
+  await writeJson(dataDir, 'acme-app.json', buildV1Redirect({ repository: 'acme-app', registryId: 'acme/app', url: 'https://store.example/v1/', imageIds: [TOP], tags: { latest: TOP } }));
+  await writeJson(dataDir, 'multi.json', v2('acme/multi', 4, { schema2_data: ['old'], manifest_list_data: ['latest'], manifest_list_amd64_tags: { latest: [AMD64, 2], legacy: [AMD64, 1] } }));
+  await writeJson(dataDir, 'secret.json', { ...v2('acme/secret', 3, { schema2_data: ['1.0'] }), protected: true });
+  await writeJson(dataDir, 'hashtags.json', v2('acme/hashtags', 3, { schema2_data: [] }));
+  const crane = await startCraneServer({ dataDir });
+  t.after(() => crane.close());
+  return async (path: string, accept?: string) => {
+    const response = await get(`${crane.url}${path}`, accept ? { headers: { Accept: accept } } : {});
+    return response.status === 302 ? response.headers.get('location') : response.status;
+  };
+}
+
+describe('startCraneServer v2 API', () => {
+  it('redirects blobs and the tag list into the repository\'s url, kept apart from the v1 repository of the same name', async (t) => {
+    const redirect = await v2Registry(t);
+    assert.equal(await redirect(`/v2/acme/app/blobs/${DIGEST}`), `https://store.example/acme/app/v2/blobs/${DIGEST}`);
+    assert.equal(await redirect('/v2/acme/app/tags/list'), 'https://store.example/acme/app/v2/tags/list');
+  });
+
+  it('sends clients that accept schema 2 to manifests/2 for what schema2_data lists, everything else to manifests/1', async (t) => {
+    const redirect = await v2Registry(t);
+    const accept = `application/vnd.oci.image.manifest.v1+json, ${SCHEMA2};q=0.9, application/json`;
+    assert.equal(await redirect('/v2/acme/app/manifests/1.0', accept), 'https://store.example/acme/app/v2/manifests/2/1.0');
+    assert.equal(await redirect(`/v2/acme/app/manifests/${DIGEST}`, accept), `https://store.example/acme/app/v2/manifests/2/${DIGEST}`);
+    assert.equal(await redirect('/v2/acme/app/manifests/2.0', accept), 'https://store.example/acme/app/v2/manifests/1/2.0');
+    assert.equal(await redirect('/v2/acme/app/manifests/1.0'), 'https://store.example/acme/app/v2/manifests/1/1.0');
+    assert.equal(await redirect('/v2/acme/app/manifests/1.0', 'application/vnd.oci.image.manifest.v1+json'), 'https://store.example/acme/app/v2/manifests/1/1.0');
+  });
+
+  it('serves version 4 manifest lists, and their amd64 image to clients that do not accept lists', async (t) => {
+    const redirect = await v2Registry(t);
+    assert.equal(await redirect('/v2/acme/multi/manifests/latest', `${LIST},${SCHEMA2}`), 'https://store.example/acme/multi/v2/manifests/list/latest');
+    assert.equal(await redirect('/v2/acme/multi/manifests/latest', SCHEMA2), `https://store.example/acme/multi/v2/manifests/2/${AMD64}`);
+    assert.equal(await redirect('/v2/acme/multi/manifests/latest'), 'https://store.example/acme/multi/v2/manifests/1/latest');
+    assert.equal(await redirect('/v2/acme/multi/manifests/legacy'), `https://store.example/acme/multi/v2/manifests/1/${AMD64}`);
+    assert.equal(await redirect('/v2/acme/multi/manifests/old', SCHEMA2), 'https://store.example/acme/multi/v2/manifests/2/old');
+  });
+
+  it('answers 404 for unknown and protected repositories, and cuts names at "tags" as Crane does', async (t) => {
+    const redirect = await v2Registry(t);
+    assert.equal(await redirect('/v2/acme/secret/manifests/1.0', SCHEMA2), 404);
+    assert.equal(await redirect('/v2/library/acme/app/tags/list'), 404);
+    assert.equal(await redirect('/v2/acme/app/manifests/2/1.0'), 404);
+    assert.equal(await redirect('/v2/acme/hashtags/manifests/1'), 'https://store.example/acme/hashtags/v2/manifests/1/1');
+    assert.equal(await redirect('/v2/acme/hashtags/tags/list'), 404);
+  });
+
+  it('redirects a version 2 file\'s manifests to the path as asked', async (t) => {
+    const { crane, store } = await registry(t);
+    assert.equal((await get(`${crane}/v2/acme/app/manifests/latest`)).headers.get('location'), `${store}/v2/acme/manifests/latest`);
   });
 });

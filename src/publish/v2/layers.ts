@@ -1,0 +1,86 @@
+import { createHash } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { InputError } from '../../errors.ts';
+import { toDigest } from '../../image/digest.ts';
+import type { Blob, Digest, V1Image } from '../../image/model.ts';
+import { LAYER_TYPES } from './layout.ts';
+
+/** What a v2 manifest and config say about one layer. */
+export interface LayerFacts {
+  readonly digest: Digest;
+  readonly size: number;
+  readonly mediaType: string;
+  /** sha256 of the uncompressed tar (rootfs.diff_ids). */
+  readonly diffId: Digest;
+}
+
+type Compression = keyof typeof LAYER_TYPES;
+
+// Formats Docker v1 clients unpacked but Docker's v2 layer media types cannot name.
+const UNNAMEABLE: ReadonlyArray<readonly [string, Buffer]> = [
+  ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
+  ['bzip2', Buffer.from('BZh')],
+  ['xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])],
+];
+
+/**
+ * The compression the bytes have, whatever the archive declares: clients unpack what
+ * they get, and the media type and diff_id must describe exactly that.
+ */
+async function compressionOf(image: V1Image): Promise<Compression> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of image.layer.open(0, Math.min(6, image.layer.size))) chunks.push(chunk as Buffer);
+  const head = Buffer.concat(chunks);
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  const other = UNNAMEABLE.find(([, magic]) => head.subarray(0, magic.length).equals(magic));
+  if (other) {
+    throw new InputError(`layer of image ${image.id} is ${other[0]}-compressed; Docker v2 manifests describe only plain and gzip-compressed layers`, {
+      where: image.layer.where,
+      fix: 'recompress the image, e.g. skopeo copy --dest-compress-format gzip, and export it again',
+    });
+  }
+  return 'tar';
+}
+
+/** sha256 of the blob and, when asked, of its gunzipped bytes, in one read. */
+async function hashLayer(blob: Blob, gunzip: boolean): Promise<{ digest: Digest; diffId: Digest | undefined }> {
+  const blobHash = createHash('sha256');
+  const tarHash = createHash('sha256');
+  const hashing = async function* (chunks: AsyncIterable<Buffer>) {
+    for await (const chunk of chunks) {
+      blobHash.update(chunk);
+      yield chunk;
+    }
+  };
+  const drain = async (chunks: AsyncIterable<Buffer>) => {
+    for await (const chunk of chunks) tarHash.update(chunk);
+  };
+  try {
+    await (gunzip ? pipeline(blob.open(), hashing, createGunzip(), drain) : pipeline(blob.open(), hashing, drain));
+  } catch (error) {
+    throw new InputError(`cannot read the layer: ${(error as Error).message}`, { where: blob.where, fix: 'the archive is corrupt; export it again' });
+  }
+  return { digest: toDigest(blobHash.digest('hex')), diffId: gunzip ? toDigest(tarHash.digest('hex')) : undefined };
+}
+
+/**
+ * Digest, media type and diff_id of a layer. Archives that declare digests (OCI,
+ * docker-archive) are trusted here because every byte is checked against them before it
+ * is stored; layers without (Pulp) are hashed, and gzip layers without a diff_id from a
+ * config are gunzipped in the same read.
+ */
+export async function layerFacts(image: V1Image): Promise<LayerFacts> {
+  const compression = await compressionOf(image);
+  const needDiffId = compression === 'gzip' && image.diffId === undefined;
+  const hashed = image.layerDigest === undefined || needDiffId ? await hashLayer(image.layer, needDiffId) : undefined;
+  const digest = image.layerDigest ?? hashed!.digest;
+  const diffId = compression === 'tar' ? digest : (image.diffId ?? hashed!.diffId!);
+  if (image.diffId !== undefined && image.diffId !== diffId) {
+    throw new InputError(`the image config gives layer ${digest} the diff_id ${image.diffId}, but the layer is an uncompressed tar whose digest is its diff_id`, {
+      where: image.layer.where,
+      fix: 'the archive is inconsistent; export it again',
+    });
+  }
+  return { digest, size: image.layer.size, mediaType: LAYER_TYPES[compression], diffId };
+}

@@ -1,0 +1,33 @@
+import type { Digest } from '../../image/model.ts';
+
+/**
+ * Pulp's v2 "web" layout, which Crane's v2 API redirects into (crane/views/v2.py): under
+ * the repository's `url`, `blobs/<digest>`, `manifests/2/<tag or digest>` (schema 2) and
+ * `tags/list`. raas puts it at `<app>/v2/` beside the v1 layout (`<app>/<image-id>/`,
+ * where "v2" can never be an image id), so both protocols share one bucket and prefix.
+ */
+export const MANIFEST_TYPE = 'application/vnd.docker.distribution.manifest.v2+json';
+export const CONFIG_TYPE = 'application/vnd.docker.container.image.v1+json';
+export const LAYER_TYPES = {
+  tar: 'application/vnd.docker.image.rootfs.diff.tar',
+  gzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+} as const;
+/** What Crane says the store must serve blobs as; Distribution serves them so too. */
+export const BLOB_CONTENT_TYPE = 'application/octet-stream';
+
+export const v2Prefix = (flatName: string): string => `${flatName}/v2/`;
+export const blobKey = (flatName: string, digest: Digest): string => `${v2Prefix(flatName)}blobs/${digest}`;
+export const manifestKey = (flatName: string, reference: string): string => `${v2Prefix(flatName)}manifests/2/${reference}`;
+export const tagsListKey = (flatName: string): string => `${v2Prefix(flatName)}tags/list`;
+
+/** Tags whose manifest a listing of the app's prefix shows: every tag a push ever wrote. */
+export function listedTags(flatName: string, keys: Iterable<string>): string[] {
+  const prefix = manifestKey(flatName, '');
+  return [...keys].filter((k) => k.startsWith(prefix) && !k.slice(prefix.length).includes(':')).map((k) => k.slice(prefix.length));
+}
+
+/**
+ * The v2 redirect file beside the v1 one. "@" appears in no ISV or flat image name, so
+ * this name can never be another image's v1 file (`acme-app-v2.json` could).
+ */
+export const v2MetadataName = (isv: string, flatName: string): string => `${isv}-${flatName}@v2.json`;

@@ -1,0 +1,116 @@
+import pLimit from 'p-limit';
+import { v2NameProblem } from '../../crane/lint.ts';
+import { IntegrityError } from '../../errors.ts';
+import type { Digest, ImageRepository, V1Image } from '../../image/model.ts';
+import type { Logger } from '../../log.ts';
+import type { ListedObject, Store } from '../../storage/store.ts';
+import { v2MetadataName, v2Prefix } from './layout.ts';
+import { nextV2RedirectFile } from './metadata.ts';
+import { planV2, type V2Object } from './plan.ts';
+
+/**
+ * Docker Registry HTTP API v2 for what a push publishes: a Docker schema 2 manifest per
+ * tag in Pulp's v2 web layout under `<app>/v2/`, and a Crane version 3 redirect file
+ * beside the v1 one. Masked layers are uploaded here (only here): Crane's v2 API
+ * redirects blobs per repository, so it cannot send clients to the party hosting them,
+ * and Docker on Linux ignores foreign-layer URLs (moby distribution/pull_v2_unix.go).
+ */
+export interface V2Report {
+  /** Where clients fetch the v2 layout (the redirect file's url). */
+  readonly url: string;
+  /** tag -> digest of its manifest (`docker pull <image>@<digest>` works too). */
+  readonly manifests: Readonly<Record<string, Digest>>;
+  /** Keys written (or, in a dry run, to write); layers of the ISV are server-side copies of the v1 layer objects. */
+  readonly uploaded: readonly { readonly key: string; readonly size: number; readonly copied: boolean }[];
+  readonly present: readonly string[];
+}
+
+export interface V2Publication {
+  readonly metadataName: string;
+  readonly report: V2Report;
+  /** Write the layout, after the v1 layer objects are in place and before any metadata is deployed. */
+  write(signal: AbortSignal): Promise<void>;
+  /** The v2 redirect file to deploy, given the deployed files by name. */
+  redirectFile(deployed: ReadonlyMap<string, string>): { name: string; text: string };
+}
+
+export interface V2Options {
+  readonly store: Store;
+  readonly isv: string;
+  readonly flatName: string;
+  readonly image: string;
+  readonly repo: ImageRepository;
+  readonly tags: ReadonlyMap<string, string>;
+  readonly masked: readonly V1Image[];
+  /** The one listing of the app's prefix the push made (it covers `<app>/v2/`). */
+  readonly listing: ReadonlyMap<string, ListedObject>;
+  readonly jobs: number;
+  readonly logger: Logger;
+}
+
+export async function prepareV2(options: V2Options): Promise<V2Publication> {
+  const { store, flatName, image, logger } = options;
+  const unroutable = v2NameProblem(image);
+  if (unroutable) logger.warn(`Crane: ${unroutable.message} (Docker v1 clients are not affected)`);
+  const plan = await planV2({
+    store, flatName, registryId: image, repo: options.repo, tags: options.tags,
+    masked: new Set(options.masked.map((m) => m.id)), listing: options.listing, concurrency: options.jobs * 2,
+  });
+  const url = store.publicUrl(v2Prefix(flatName));
+  const metadataName = v2MetadataName(options.isv, flatName);
+  if (options.masked.length > 0) {
+    logger.info(`v2: the ${options.masked.length} masked layer(s) are stored as blobs of ${image} too: Crane's v2 API redirects a repository's blobs only to its own url`);
+  }
+  logger.info(`v2: ${plan.write.length} objects to write (${plan.write.filter((o) => o.copyFrom).length} copied from v1 layers), ${plan.present.length} already there`);
+  return {
+    metadataName,
+    report: {
+      url,
+      manifests: Object.fromEntries([...plan.manifests].map(([tag, m]) => [tag, m.digest])),
+      uploaded: plan.write.map((o) => ({ key: o.key, size: o.size, copied: o.copyFrom !== undefined })),
+      present: plan.present.map((o) => o.key),
+    },
+    async write(signal) {
+      for (const stage of [0, 1, 2, 3] as const) {
+        await writeAll(store, plan.write.filter((o) => o.stage === stage), options.jobs, signal, logger);
+      }
+    },
+    redirectFile(deployed) {
+      const schema2 = [...plan.manifests.keys(), ...new Set([...plan.manifests.values()].map((m) => m.digest))];
+      const input = { repository: `${options.isv}-${flatName}`, registryId: image, url, schema2 };
+      return { name: metadataName, text: nextV2RedirectFile(input, deployed.get(metadataName), logger) };
+    },
+  };
+}
+
+/** Like uploadAll: the first failure stops the rest, and nothing is left running when this returns. */
+async function writeAll(store: Store, objects: readonly V2Object[], jobs: number, signal: AbortSignal, logger: Logger): Promise<void> {
+  const limit = pLimit(Math.max(1, jobs));
+  const failed = new AbortController();
+  const stop = AbortSignal.any([signal, failed.signal]);
+  const one = async (object: V2Object) => {
+    stop.throwIfAborted();
+    try {
+      if (object.copyFrom === undefined) {
+        await store.put(object.key, object.body, { contentType: object.contentType, sha256: object.sha256, signal: stop });
+      } else {
+        // The v1 object was written or checked by this push, with its sha256 recorded; the copy carries it.
+        const source = await store.stat(object.copyFrom);
+        if (source?.sha256 !== object.sha256) {
+          throw new IntegrityError(`${object.copyFrom} does not hold the layer ${object.key} names (sha256 ${source?.sha256 ?? 'not recorded'})`, {
+            where: `${store.location}${object.copyFrom}`,
+            fix: 'another process changed the object during the push; run the push again',
+          });
+        }
+        await store.copy(object.copyFrom, object.key);
+      }
+    } catch (error) {
+      failed.abort(error);
+      throw error;
+    }
+    logger.debug({ key: object.key, size: object.size, copied: object.copyFrom !== undefined }, `wrote ${object.key}`);
+  };
+  const settled = await Promise.allSettled(objects.map((object) => limit(() => one(object))));
+  const rejected = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (rejected.length > 0) throw (rejected.find((s) => s.reason === failed.signal.reason) ?? rejected[0]!).reason;
+}

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { IntegrityError, InputError } from '../../src/errors.ts';
+import type { Digest, ImageRepository, V1Image } from '../../src/image/model.ts';
+import { silentLogger } from '../../src/log.ts';
+import { objectKey } from '../../src/publish/layout.ts';
+import { buildManifest, configFromV1 } from '../../src/publish/v2/image.ts';
+import { layerFacts } from '../../src/publish/v2/layers.ts';
+import { nextV2RedirectFile } from '../../src/publish/v2/metadata.ts';
+import { prepareV2 } from '../../src/publish/v2/publish.ts';
+import { createFileStore } from '../../src/storage/file.ts';
+import { randomLayer } from '../helpers/archives.ts';
+import { tempDir } from '../helpers/git.ts';
+import { bufferBlob, sha256 } from '../storage/blob.ts';
+
+const digestOf = (data: Buffer): Digest => `sha256:${sha256(data)}`;
+
+/** A v1 image chain over these layer bytes, as a Pulp export gives it (no declared digests). */
+function chain(layers: readonly Buffer[], json: (i: number) => Record<string, unknown> = () => ({})): V1Image[] {
+  const images: V1Image[] = [];
+  layers.forEach((layer, i) => {
+    const id = randomBytes(32).toString('hex');
+    const parent = images.at(-1)?.id;
+    images.push({
+      id, parent, json: Buffer.from(JSON.stringify({ id, parent, ...json(i) })), ancestry: [id, ...(images.at(-1)?.ancestry ?? [])],
+      layer: bufferBlob(layer), layerDigest: undefined, diffId: undefined, mediaType: undefined,
+    });
+  });
+  return images;
+}
+
+const image = (layer: Buffer, extra: Partial<V1Image> = {}): V1Image => ({ ...chain([layer])[0]!, ...extra });
+
+describe('layerFacts', () => {
+  it('gives a plain tar its digest as diff_id, and hashes a gzip layer\'s uncompressed bytes for its diff_id', async () => {
+    const { tar, diffId } = randomLayer();
+    assert.deepEqual(await layerFacts(image(tar)), { digest: diffId, size: tar.length, mediaType: 'application/vnd.docker.image.rootfs.diff.tar', diffId });
+    const gz = gzipSync(tar);
+    assert.deepEqual(await layerFacts(image(gz)), { digest: digestOf(gz), size: gz.length, mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', diffId });
+  });
+
+  it('reads no more than the magic bytes when the archive declares digest and diff_id', async () => {
+    const { tar, diffId } = randomLayer();
+    const gz = gzipSync(tar);
+    const blob = { size: gz.length, open: (start = 0, end = gz.length) => (end - start > 6 ? assert.fail('read the whole layer') : bufferBlob(gz).open(start, end)) };
+    const facts = await layerFacts(image(gz, { layer: blob, layerDigest: digestOf(gz), diffId }));
+    assert.deepEqual([facts.digest, facts.diffId], [digestOf(gz), diffId]);
+  });
+
+  it('refuses compressions Docker v2 media types cannot name, inconsistent diff_ids and corrupt gzip', async () => {
+    const zstd = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), randomBytes(64)]);
+    await assert.rejects(layerFacts(image(zstd, { layer: { ...bufferBlob(zstd), where: 'app.tar entry "x"' } })),
+      (e: unknown) => e instanceof InputError && /zstd/.test(e.message) && e.where === 'app.tar entry "x"');
+    const { tar } = randomLayer();
+    await assert.rejects(layerFacts(image(tar, { diffId: randomLayer().diffId })), /diff_id/);
+    await assert.rejects(layerFacts(image(gzipSync(tar).subarray(0, 40))), (e: unknown) => e instanceof InputError && /cannot read the layer/.test(e.message));
+  });
+});
+
+describe('configFromV1', () => {
+  it('converts v1 JSON as Docker did: v1-only fields dropped, rootfs and one history entry per image, keys sorted', () => {
+    const images = chain([randomLayer().tar, randomLayer().tar], (i) => ({
+      created: `2015-0${i + 1}-01T00:00:00Z`, container_config: { Cmd: ['/bin/sh', '-c', `#(nop) step ${i}`] }, config: { Cmd: ['/app'], Env: ['A=1'] },
+      Size: 10, architecture: 'amd64', os: 'linux', ...(i === 1 ? { author: 'acme', comment: '' } : {}),
+    }));
+    const diffIds = [randomLayer().diffId, randomLayer().diffId];
+    const config = configFromV1(images, diffIds);
+    assert.equal(config.digest, digestOf(config.bytes));
+    const parsed = JSON.parse(config.bytes.toString());
+    assert.deepEqual(Object.keys(parsed), ['architecture', 'author', 'comment', 'config', 'container_config', 'created', 'history', 'os', 'rootfs']);
+    assert.deepEqual(parsed.rootfs, { type: 'layers', diff_ids: diffIds });
+    assert.deepEqual(parsed.history, [
+      { created: '2015-01-01T00:00:00Z', created_by: '/bin/sh -c #(nop) step 0' },
+      { created: '2015-02-01T00:00:00Z', author: 'acme', created_by: '/bin/sh -c #(nop) step 1' },
+    ]);
+    assert.deepEqual(parsed.config, { Cmd: ['/app'], Env: ['A=1'] });
+    assert.ok(configFromV1(images, diffIds).bytes.equals(config.bytes), 'the same input makes the same bytes, so reruns change nothing');
+  });
+});
+
+describe('buildManifest', () => {
+  it('describes the config and the layers, base first, in a Docker schema 2 manifest', () => {
+    const config = { bytes: Buffer.from('{}'), digest: digestOf(Buffer.from('{}')) };
+    const layer = { digest: digestOf(Buffer.from('x')), size: 1, mediaType: 'application/vnd.docker.image.rootfs.diff.tar', diffId: digestOf(Buffer.from('x')) };
+    const manifest = buildManifest(config, [layer]);
+    assert.equal(manifest.digest, digestOf(manifest.bytes));
+    assert.deepEqual(JSON.parse(manifest.bytes.toString()), {
+      schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: 2, digest: config.digest },
+      layers: [{ mediaType: layer.mediaType, size: 1, digest: layer.digest }],
+    });
+  });
+});
+
+describe('nextV2RedirectFile', () => {
+  const input = { repository: 'acme-app', registryId: 'acme/app', url: 'https://s/acme-app/v2/', schema2: ['2.0', `sha256:${'2'.repeat(64)}`] };
+  const previous = (url: string) => JSON.stringify({ version: 3, url, schema2_data: ['1.0', `sha256:${'1'.repeat(64)}`, '../bad'] });
+
+  it('keeps what the deployed file lists under the same url, and drops what is not a tag or digest', () => {
+    const next = JSON.parse(nextV2RedirectFile(input, previous(input.url), silentLogger()));
+    assert.deepEqual(next.schema2_data, ['1.0', '2.0', `sha256:${'1'.repeat(64)}`, `sha256:${'2'.repeat(64)}`]);
+    assert.equal(next.version, 3);
+  });
+
+  it('starts over when the url changed or the file is not JSON', () => {
+    for (const text of [previous('https://elsewhere/'), 'not json']) {
+      assert.deepEqual(JSON.parse(nextV2RedirectFile(input, text, silentLogger())).schema2_data, ['2.0', `sha256:${'2'.repeat(64)}`]);
+    }
+  });
+});
+
+describe('prepareV2', () => {
+  async function setup(t: import('node:test').TestContext) {
+    const store = createFileStore({ root: await tempDir(t), publicUrl: 'https://s/' });
+    const [base, own] = chain([gzipSync(randomLayer().tar), randomLayer().tar]) as [V1Image, V1Image];
+    const repo: ImageRepository = { format: 'pulp', archiveName: 'acme/app', images: [base, own], tags: new Map([['1.0', own.id]]) };
+    const signal = new AbortController().signal;
+    const prepare = async (masked: V1Image[]) =>
+      prepareV2({ store, isv: 'acme', flatName: 'acme-app', image: 'acme/app', repo, tags: repo.tags, masked, listing: await store.list('acme-app/'), jobs: 2, logger: silentLogger() });
+    return { store, base, own, prepare, signal };
+  }
+
+  it('copies the ISV\'s layers from the v1 layout, uploads masked ones, and writes nothing the store already holds', async (t) => {
+    const { store, base, own, prepare, signal } = await setup(t);
+    await store.put(objectKey('acme-app', own.id, 'layer'), own.layer, { contentType: 'application/octet-stream' });
+    const first = await prepare([base]);
+    await first.write(signal);
+    const digest = first.report.manifests['1.0']!;
+    const written = first.report.uploaded.map((o) => [o.key.replace(/sha256:[0-9a-f]{64}/, 'D'), o.copied]);
+    assert.deepEqual(written.sort(), [
+      ['acme-app/v2/blobs/D', false], ['acme-app/v2/blobs/D', false], ['acme-app/v2/blobs/D', true],
+      ['acme-app/v2/manifests/2/1.0', false], ['acme-app/v2/manifests/2/D', false], ['acme-app/v2/tags/list', false],
+    ]);
+    assert.equal((await store.stat(`acme-app/v2/manifests/2/${digest}`))?.sha256, digest.slice(7));
+    assert.equal(first.report.url, 'https://s/acme-app/v2/');
+
+    const again = await prepare([base]);
+    assert.deepEqual([again.report.uploaded.length, again.report.present.length], [0, 6]);
+    const file = again.redirectFile(new Map([[again.metadataName, first.redirectFile(new Map()).text]]));
+    assert.deepEqual(JSON.parse(file.text).schema2_data, ['1.0', digest]);
+    assert.equal(file.name, 'acme-acme-app@v2.json');
+  });
+
+  it('refuses to copy a v1 layer object that does not hold the layer\'s bytes', async (t) => {
+    const { store, own, prepare, signal } = await setup(t);
+    await store.put(objectKey('acme-app', own.id, 'layer'), randomBytes(10), { contentType: 'application/octet-stream' });
+    const v2 = await prepare([]);
+    await assert.rejects(v2.write(signal), IntegrityError);
+    assert.equal(await store.stat(`acme-app/v2/manifests/2/1.0`), undefined, 'no manifest names a blob that is not there');
+  });
+});
