@@ -13,9 +13,13 @@ const MAX_DEPTH = 64;
 /** A Crane redirect file's text, optionally with its name for messages. */
 export type CraneFile = string | { readonly name: string; readonly text: string };
 
-/** Every image id listed in `images` of Crane v1 redirect files; files of later versions list none. */
-export function maskedIdsFromCraneFiles(files: readonly CraneFile[]): Set<string> {
-  const ids = new Set<string>();
+/**
+ * Every image id listed in `images` of Crane v1 redirect files, with the URL its host
+ * serves the layer at (`<url><id>/layer`, where Crane v1 redirects), when the file gives a
+ * url. Files of later versions list no images.
+ */
+export function maskedLayersFromCraneFiles(files: readonly CraneFile[]): Map<string, string | undefined> {
+  const layers = new Map<string, string | undefined>();
   files.forEach((file, i) => {
     const { name, text } = typeof file === 'string' ? { name: `redirect file ${i + 1}`, text: file } : file;
     const fail: (rule: string) => never = (rule) => {
@@ -26,13 +30,14 @@ export function maskedIdsFromCraneFiles(files: readonly CraneFile[]): Set<string
     const images = json['images'];
     if (images === undefined) return;
     if (!Array.isArray(images)) fail('"images" is not an array');
+    const url = typeof json['url'] === 'string' && /^https?:\/\/.+\/$/.test(json['url']) ? json['url'] : undefined;
     images.forEach((image, j) => {
       const id = isObject(image) ? image['id'] : undefined;
       if (typeof id !== 'string' || !isHex64(id)) fail(`"images"[${j}] has no valid "id" (64 lowercase hex)`);
-      ids.add(id);
+      if (!layers.get(id)) layers.set(id, url && `${url}${id}/layer`);
     });
   });
-  return ids;
+  return layers;
 }
 
 const hexOf = (value: string): string => value.toLowerCase().replace(/^sha256:/, '');

@@ -6,7 +6,7 @@ import { openPlatform } from '../platform/open.ts';
 import { ConfigError, InputError, OperationError } from '../errors.ts';
 import { obtainArchive } from '../fetch/archive-source.ts';
 import type { DownloadOptions } from '../fetch/download.ts';
-import { maskedIdsFromCraneFiles, partitionMasked } from '../image/mask.ts';
+import { maskedLayersFromCraneFiles, partitionMasked } from '../image/mask.ts';
 import type { ImageRepository, V1Image } from '../image/model.ts';
 import { readArchive } from '../image/read.ts';
 import { sha256OfBlob, verifyLayers } from '../image/verify.ts';
@@ -103,7 +103,8 @@ export async function push(request: PushRequest): Promise<PushReport> {
     const tags = resolveTags(repo, request.tag);
 
     const baseFiles = await loadBaseMetadata(config.redhat.metadata, signal);
-    const masks = new Set([...config.redhat.maskLayers, ...maskedIdsFromCraneFiles(baseFiles.map((f) => ({ name: f.origin, text: f.text })))]);
+    const hosted = maskedLayersFromCraneFiles(baseFiles.map((f) => ({ name: f.origin, text: f.text })));
+    const masks = new Set([...config.redhat.maskLayers, ...hosted.keys()]);
     const { upload: published, masked } = partitionMasked(repo, masks);
     for (const layer of masked) logger.info(`Skipping layer ${layer.id}`);
     if (published.length === 0) {
@@ -126,7 +127,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
     const plan = await planUploads({ store, flatName: flat, images: published, listing, hashBlob: sha256OfBlob, concurrency: request.jobs * 2 });
     await verifyDeclaredDigests(plan.upload, request.jobs);
     logger.info(`${plan.upload.length} objects to upload, ${plan.present.length} already in ${store.location}`);
-    const v2 = await prepareV2({ store, isv: isv.name, flatName: flat, image, repo, tags, masked, listing, jobs: request.jobs, logger });
+    const v2 = await prepareV2({ store, isv: isv.name, flatName: flat, image, repo, tags, masked: new Map(masked.map((m) => [m.id, hosted.get(m.id)])), listing, jobs: request.jobs, logger });
 
     const report = (extra: Partial<PushReport>): PushReport => ({
       isv: isv.name, image, dryRun: request.dryRun,

@@ -7,7 +7,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { buffer } from 'node:stream/consumers';
 import { execa } from 'execa';
+import { readArchive } from '../../src/image/read.ts';
 import { startCraneServer } from '../../src/serve/server.ts';
 import { makeExample, pulpChain, randomLayer, writePulpExport, type Layer } from '../helpers/archives.ts';
 import { git, tempDir } from '../helpers/git.ts';
@@ -165,24 +167,51 @@ test('a later push adds its tag and keeps the earlier one, in tags/list and in t
   assert.ok(deployed.schema2_data.includes(report.v2.manifests['2.0']));
 });
 
-test('a masked base layer, served to v1 clients by its host, is a blob of the ISV\'s v2 repository', async (t) => {
-  const example = await makeExample({ dir: (await tempDir(t)), format: 'oci-archive', layers: 2, tag: 'latest' });
+test('a masked base layer stays with its host: v2 manifests name it as a foreign layer, and clients fetch it there', async (t) => {
+  const example = await makeExample({ dir: await tempDir(t), format: 'oci-archive', layers: 2, tag: 'latest' });
   const [base, own] = example.ids as [string, string];
+  const repo = await readArchive(example.file, { workDir: await tempDir(t) });
+  const baseLayer = await buffer(repo.images[0]!.layer.open());
+  // The base image's host (a CDN in production) serves its v1 layer where its Crane metadata says.
+  const requests: string[] = [];
+  const cdn = http.createServer((req, res) => {
+    requests.push(req.url ?? '');
+    if (req.url === `/rhel7/${base}/layer`) res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(baseLayer);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => cdn.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => cdn.close(() => resolve())));
+  const hostUrl = `http://127.0.0.1:${(cdn.address() as AddressInfo).port}/rhel7/`;
   const rhel = JSON.stringify({
-    type: 'pulp-docker-redirect', version: 1, repository: 'rhel7', 'repo-registry-id': 'rhel7', url: 'https://cdn.redhat.example/rhel7/',
+    type: 'pulp-docker-redirect', version: 1, repository: 'rhel7', 'repo-registry-id': 'rhel7', url: hostUrl,
     protected: false, images: [{ id: base }], tags: { latest: base },
   });
   const world = await makeWorld(t, { storage: 's3', baseMetadata: { 'rhel7.json': rhel } });
   const report = await push(world, example.file);
   assert.deepEqual(report.masked, [base]);
-  const keys = [...(await world.objects()).keys()];
-  assert.deepEqual(keys.filter((k) => !k.startsWith('acme-app/v2/')).sort(), ['ancestry', 'json', 'layer'].map((f) => `acme-app/${own}/${f}`));
+  const stored = new Map(await Promise.all([...(await world.objects()).keys()].map(async (k) => [k, await world.object(k)] as const)));
+  assert.ok(![...stored.values()].some((bytes) => bytes.equals(baseLayer)), 'the masked layer is nowhere in the bucket');
+  assert.deepEqual([...stored.keys()].filter((k) => !k.startsWith('acme-app/v2/')).sort(), ['ancestry', 'json', 'layer'].map((f) => `acme-app/${own}/${f}`));
 
   const registry = await craneFor(t, world);
-  const pulled = await pull(t, registry, ':latest');
-  assert.deepEqual(pulled.tars, example.layers.map((l) => l.tar));
-  const copied = report.v2.uploaded.filter((o: { copied: boolean }) => o.copied).map((o: { key: string }) => o.key);
-  assert.deepEqual(copied, [`acme-app/v2/blobs/${pulled.manifest.layers[1]!.digest}`], 'only the ISV\'s own layer is a copy');
+  const manifest = JSON.parse((await inspectRaw(registry, ':latest')).toString());
+  assert.equal(manifest.layers[0].mediaType, 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip');
+  assert.deepEqual(manifest.layers[0].urls, [`${hostUrl}${base}/layer`]);
+  // A dir: destination takes no foreign layers, so skopeo fetches the base layer from its host.
+  const dir = await tempDir(t, 'raas-pulled-');
+  await skopeo('copy', '--quiet', '--src-tls-verify=false', `docker://${registry}/acme/app:latest`, `dir:${dir}`);
+  const layers = await Promise.all(manifest.layers.map((l: { digest: string }) => readFile(path.join(dir, l.digest.slice('sha256:'.length)))));
+  assert.deepEqual(layers.map((l) => gunzipSync(l)), example.layers.map((l) => l.tar));
+  assert.deepEqual(requests, [`/rhel7/${base}/layer`]);
+});
+
+test('a tag whose masked layer has no known host gets no v2 manifest, and the push says so', async (t) => {
+  const example = await makeExample({ dir: await tempDir(t), format: 'pulp', layers: 2, tag: 'latest' });
+  const world = await makeWorld(t, { storage: 's3', mask: [example.ids[0]!] });
+  const run = await world.raas(['push', 'acme', 'acme/app', '--file', example.file, '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, new RegExp(`v2: tag latest is not published for Docker v2 clients: masked layer ${example.ids[0]} has no known host`));
+  assert.deepEqual(JSON.parse(run.stdout).v2.unservable, { latest: example.ids[0] });
 });
 
 /** A static web server for a storage directory (named once it exists), typing manifests as a web server must be configured to. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { InputError } from '../../src/errors.ts';
-import { maskedIdsFromCraneFiles, partitionMasked } from '../../src/image/mask.ts';
+import { maskedLayersFromCraneFiles, partitionMasked } from '../../src/image/mask.ts';
 import { readArchive } from '../../src/image/read.ts';
 import { makeExample } from '../helpers/archives.ts';
 import { tempDir } from '../helpers/git.ts';
@@ -11,18 +11,20 @@ const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
 
 describe('masking', () => {
-  it('collects the image ids of Crane v1 redirect files and skips later versions', () => {
+  it('collects the image ids of Crane v1 redirect files, with where their host serves each layer, and skips later versions', () => {
     const v1 = JSON.stringify({ type: 'pulp-docker-redirect', version: 1, images: [{ id: A }, { id: B }], tags: { latest: B } });
     const v2 = JSON.stringify({ type: 'pulp-docker-redirect', version: 2, url: 'https://x/' });
-    assert.deepEqual([...maskedIdsFromCraneFiles([v1, { name: 'rhel.json', text: v2 }])], [A, B]);
+    assert.deepEqual([...maskedLayersFromCraneFiles([v1, { name: 'rhel.json', text: v2 }])], [[A, undefined], [B, undefined]]);
+    const hosted = JSON.stringify({ version: 1, url: 'https://cdn.example/rhel7/', images: [{ id: A }] });
+    assert.deepEqual([...maskedLayersFromCraneFiles([hosted])], [[A, `https://cdn.example/rhel7/${A}/layer`]]);
   });
 
   it('names the redirect file that is broken', () => {
     assert.throws(
-      () => maskedIdsFromCraneFiles([{ name: 'redhat/metadata/rhel7.json', text: JSON.stringify({ version: 1, images: [{ id: 'short' }] }) }]),
+      () => maskedLayersFromCraneFiles([{ name: 'redhat/metadata/rhel7.json', text: JSON.stringify({ version: 1, images: [{ id: 'short' }] }) }]),
       (err: unknown) => err instanceof InputError && err.where === 'redhat/metadata/rhel7.json' && /"images"\[0\]/.test(err.message),
     );
-    assert.throws(() => maskedIdsFromCraneFiles([{ name: 'x.json', text: '{' }]), /not valid JSON/);
+    assert.throws(() => maskedLayersFromCraneFiles([{ name: 'x.json', text: '{' }]), /not valid JSON/);
   });
 
   it('partitions by v1 id, layer digest or diff_id, keeping the order', async (t) => {

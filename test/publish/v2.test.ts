@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { IntegrityError, InputError } from '../../src/errors.ts';
@@ -36,9 +38,11 @@ const image = (layer: Buffer, extra: Partial<V1Image> = {}): V1Image => ({ ...ch
 describe('layerFacts', () => {
   it('gives a plain tar its digest as diff_id, and hashes a gzip layer\'s uncompressed bytes for its diff_id', async () => {
     const { tar, diffId } = randomLayer();
-    assert.deepEqual(await layerFacts(image(tar)), { digest: diffId, size: tar.length, mediaType: 'application/vnd.docker.image.rootfs.diff.tar', diffId });
+    assert.deepEqual(await layerFacts(image(tar)), { digest: diffId, size: tar.length, mediaType: 'application/vnd.docker.image.rootfs.diff.tar', diffId, urls: undefined });
     const gz = gzipSync(tar);
-    assert.deepEqual(await layerFacts(image(gz)), { digest: digestOf(gz), size: gz.length, mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', diffId });
+    assert.deepEqual(await layerFacts(image(gz)), { digest: digestOf(gz), size: gz.length, mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', diffId, urls: undefined });
+    const hosted = await layerFacts(image(gz), 'https://cdn.example/base/layer');
+    assert.deepEqual([hosted.mediaType, hosted.urls], ['application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', ['https://cdn.example/base/layer']]);
   });
 
   it('reads no more than the magic bytes when the archive declares digest and diff_id', async () => {
@@ -83,13 +87,17 @@ describe('configFromV1', () => {
 describe('buildManifest', () => {
   it('describes the config and the layers, base first, in a Docker schema 2 manifest', () => {
     const config = { bytes: Buffer.from('{}'), digest: digestOf(Buffer.from('{}')) };
-    const layer = { digest: digestOf(Buffer.from('x')), size: 1, mediaType: 'application/vnd.docker.image.rootfs.diff.tar', diffId: digestOf(Buffer.from('x')) };
-    const manifest = buildManifest(config, [layer]);
+    const layer = { digest: digestOf(Buffer.from('x')), size: 1, mediaType: 'application/vnd.docker.image.rootfs.diff.tar', diffId: digestOf(Buffer.from('x')), urls: undefined };
+    const hosted = { ...layer, mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar', urls: ['https://cdn.example/base/layer'] };
+    const manifest = buildManifest(config, [hosted, layer]);
     assert.equal(manifest.digest, digestOf(manifest.bytes));
     assert.deepEqual(JSON.parse(manifest.bytes.toString()), {
       schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
       config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: 2, digest: config.digest },
-      layers: [{ mediaType: layer.mediaType, size: 1, digest: layer.digest }],
+      layers: [
+        { mediaType: hosted.mediaType, size: 1, digest: layer.digest, urls: hosted.urls },
+        { mediaType: layer.mediaType, size: 1, digest: layer.digest },
+      ],
     });
   });
 });
@@ -113,40 +121,58 @@ describe('nextV2RedirectFile', () => {
 
 describe('prepareV2', () => {
   async function setup(t: import('node:test').TestContext) {
-    const store = createFileStore({ root: await tempDir(t), publicUrl: 'https://s/' });
+    const root = await tempDir(t);
+    const store = createFileStore({ root, publicUrl: 'https://s/' });
     const [base, own] = chain([gzipSync(randomLayer().tar), randomLayer().tar]) as [V1Image, V1Image];
     const repo: ImageRepository = { format: 'pulp', archiveName: 'acme/app', images: [base, own], tags: new Map([['1.0', own.id]]) };
     const signal = new AbortController().signal;
-    const prepare = async (masked: V1Image[]) =>
+    const prepare = async (masked: ReadonlyMap<string, string | undefined>) =>
       prepareV2({ store, isv: 'acme', flatName: 'acme-app', image: 'acme/app', repo, tags: repo.tags, masked, listing: await store.list('acme-app/'), jobs: 2, logger: silentLogger() });
-    return { store, base, own, prepare, signal };
+    const streamText = (_store: unknown, key: string) => readFile(path.join(root, key), 'utf8');
+    return { store, base, own, prepare, signal, streamText };
   }
 
-  it('copies the ISV\'s layers from the v1 layout, uploads masked ones, and writes nothing the store already holds', async (t) => {
-    const { store, base, own, prepare, signal } = await setup(t);
+  it('copies the ISV\'s layers from the v1 layout, leaves masked ones to their host, and writes nothing the store already holds', async (t) => {
+    const { store, base, own, prepare, signal, streamText } = await setup(t);
     await store.put(objectKey('acme-app', own.id, 'layer'), own.layer, { contentType: 'application/octet-stream' });
-    const first = await prepare([base]);
+    const hostedAt = `https://cdn.example/rhel7/${base.id}/layer`;
+    const first = await prepare(new Map([[base.id, hostedAt]]));
     await first.write(signal);
     const digest = first.report.manifests['1.0']!;
     const written = first.report.uploaded.map((o) => [o.key.replace(/sha256:[0-9a-f]{64}/, 'D'), o.copied]);
     assert.deepEqual(written.sort(), [
-      ['acme-app/v2/blobs/D', false], ['acme-app/v2/blobs/D', false], ['acme-app/v2/blobs/D', true],
+      ['acme-app/v2/blobs/D', false], ['acme-app/v2/blobs/D', true],
       ['acme-app/v2/manifests/2/1.0', false], ['acme-app/v2/manifests/2/D', false], ['acme-app/v2/tags/list', false],
-    ]);
+    ], 'the config is uploaded, the own layer copied, the masked layer not stored');
+    const manifest = JSON.parse((await streamText(store, `acme-app/v2/manifests/2/1.0`)));
+    assert.deepEqual(manifest.layers[0].urls, [hostedAt]);
+    assert.equal(manifest.layers[0].mediaType, 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip');
+    assert.equal(manifest.layers[1].urls, undefined);
     assert.equal((await store.stat(`acme-app/v2/manifests/2/${digest}`))?.sha256, digest.slice(7));
     assert.equal(first.report.url, 'https://s/acme-app/v2/');
 
-    const again = await prepare([base]);
-    assert.deepEqual([again.report.uploaded.length, again.report.present.length], [0, 6]);
+    const again = await prepare(new Map([[base.id, hostedAt]]));
+    assert.deepEqual([again.report.uploaded.length, again.report.present.length], [0, 5]);
     const file = again.redirectFile(new Map([[again.metadataName, first.redirectFile(new Map()).text]]));
     assert.deepEqual(JSON.parse(file.text).schema2_data, ['1.0', digest]);
     assert.equal(file.name, 'acme-acme-app@v2.json');
   });
 
+  it('publishes no v2 manifest for a tag whose masked layer has no known host, and says which', async (t) => {
+    const { store, base, own, prepare, signal, streamText } = await setup(t);
+    await store.put(objectKey('acme-app', own.id, 'layer'), own.layer, { contentType: 'application/octet-stream' });
+    const v2 = await prepare(new Map([[base.id, undefined]]));
+    await v2.write(signal);
+    assert.deepEqual(v2.report.unservable, { '1.0': base.id });
+    assert.deepEqual(v2.report.manifests, {});
+    assert.deepEqual(v2.report.uploaded.map((o) => o.key), ['acme-app/v2/tags/list']);
+    assert.deepEqual(JSON.parse(await streamText(store, 'acme-app/v2/tags/list')).tags, []);
+  });
+
   it('refuses to copy a v1 layer object that does not hold the layer\'s bytes', async (t) => {
     const { store, own, prepare, signal } = await setup(t);
     await store.put(objectKey('acme-app', own.id, 'layer'), randomBytes(10), { contentType: 'application/octet-stream' });
-    const v2 = await prepare([]);
+    const v2 = await prepare(new Map());
     await assert.rejects(v2.write(signal), IntegrityError);
     assert.equal(await store.stat(`acme-app/v2/manifests/2/1.0`), undefined, 'no manifest names a blob that is not there');
   });

@@ -50,7 +50,7 @@ export function buildManifest(config: ImageConfig, layers: readonly LayerFacts[]
     schemaVersion: 2,
     mediaType: MANIFEST_TYPE,
     config: { mediaType: CONFIG_TYPE, size: config.bytes.length, digest: config.digest },
-    layers: layers.map((l) => ({ mediaType: l.mediaType, size: l.size, digest: l.digest })),
+    layers: layers.map((l) => ({ mediaType: l.mediaType, size: l.size, digest: l.digest, ...(l.urls ? { urls: l.urls } : {}) })),
   };
   const bytes = Buffer.from(JSON.stringify(manifest, null, 3));
   return { bytes, digest: toDigest(sha256Hex(bytes)) };

@@ -4,7 +4,7 @@ import { createGunzip } from 'node:zlib';
 import { InputError } from '../../errors.ts';
 import { toDigest } from '../../image/digest.ts';
 import type { Blob, Digest, V1Image } from '../../image/model.ts';
-import { LAYER_TYPES } from './layout.ts';
+import { FOREIGN_LAYER_TYPES, LAYER_TYPES } from './layout.ts';
 
 /** What a v2 manifest and config say about one layer. */
 export interface LayerFacts {
@@ -13,6 +13,8 @@ export interface LayerFacts {
   readonly mediaType: string;
   /** sha256 of the uncompressed tar (rootfs.diff_ids). */
   readonly diffId: Digest;
+  /** Where another party serves the layer (a masked layer); clients fetch it there. */
+  readonly urls: readonly string[] | undefined;
 }
 
 type Compression = keyof typeof LAYER_TYPES;
@@ -65,12 +67,12 @@ async function hashLayer(blob: Blob, gunzip: boolean): Promise<{ digest: Digest;
 }
 
 /**
- * Digest, media type and diff_id of a layer. Archives that declare digests (OCI,
+ * Digest, media type and diff_id of a layer, and the URL of a layer another party hosts. Archives that declare digests (OCI,
  * docker-archive) are trusted here because every byte is checked against them before it
  * is stored; layers without (Pulp) are hashed, and gzip layers without a diff_id from a
  * config are gunzipped in the same read.
  */
-export async function layerFacts(image: V1Image): Promise<LayerFacts> {
+export async function layerFacts(image: V1Image, hostedAt?: string): Promise<LayerFacts> {
   const compression = await compressionOf(image);
   const needDiffId = compression === 'gzip' && image.diffId === undefined;
   const hashed = image.layerDigest === undefined || needDiffId ? await hashLayer(image.layer, needDiffId) : undefined;
@@ -82,5 +84,6 @@ export async function layerFacts(image: V1Image): Promise<LayerFacts> {
       fix: 'the archive is inconsistent; export it again',
     });
   }
-  return { digest, size: image.layer.size, mediaType: LAYER_TYPES[compression], diffId };
+  const mediaType = hostedAt ? FOREIGN_LAYER_TYPES[compression] : LAYER_TYPES[compression];
+  return { digest, size: image.layer.size, mediaType, diffId, urls: hostedAt ? [hostedAt] : undefined };
 }

@@ -12,6 +12,14 @@ export const LAYER_TYPES = {
   tar: 'application/vnd.docker.image.rootfs.diff.tar',
   gzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
 } as const;
+/**
+ * Layers another party hosts (masked layers): clients fetch them from the descriptor's
+ * `urls`, never from this repository, as Docker's foreign layers.
+ */
+export const FOREIGN_LAYER_TYPES = {
+  tar: 'application/vnd.docker.image.rootfs.foreign.diff.tar',
+  gzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+} as const;
 /** What Crane says the store must serve blobs as; Distribution serves them so too. */
 export const BLOB_CONTENT_TYPE = 'application/octet-stream';
 

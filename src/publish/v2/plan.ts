@@ -26,6 +26,8 @@ export interface V2Object {
 export interface V2Plan {
   /** tag -> its manifest. */
   readonly manifests: ReadonlyMap<string, Manifest>;
+  /** tag -> the masked image whose host is not known, so v2 clients cannot be sent to its layer. */
+  readonly unservable: ReadonlyMap<string, string>;
   readonly write: readonly V2Object[];
   readonly present: readonly V2Object[];
 }
@@ -37,8 +39,11 @@ export interface V2PlanOptions {
   readonly registryId: string;
   readonly repo: ImageRepository;
   readonly tags: ReadonlyMap<string, string>;
-  /** Images whose layers the v1 layout leaves to another party: v2 needs them as blobs of this repository. */
-  readonly masked: ReadonlySet<string>;
+  /**
+   * Images whose layers another party hosts (never stored here), with the URL it serves
+   * each layer at, from its Crane metadata; undefined when only the mask list names it.
+   */
+  readonly masked: ReadonlyMap<string, string | undefined>;
   readonly listing: ReadonlyMap<string, ListedObject>;
   readonly concurrency: number;
 }
@@ -53,14 +58,15 @@ export async function planV2(options: V2PlanOptions): Promise<V2Plan> {
   const limit = pLimit(Math.max(1, options.concurrency));
   const byId = new Map(repo.images.map((image) => [image.id, image]));
   const chainOf = (top: string): V1Image[] => [...byId.get(top)!.ancestry].reverse().map((id) => byId.get(id)!);
-  const tops = [...new Set(tags.values())];
+  const { masked } = options;
+  const unhosted = (top: string): V1Image | undefined => chainOf(top).find((image) => masked.has(image.id) && !masked.get(image.id));
+  const tops = [...new Set(tags.values())].filter((top) => !unhosted(top));
   const layerImages = [...new Set(tops.flatMap((top) => chainOf(top)))];
-  const facts = new Map(await Promise.all(layerImages.map((image) => limit(async () => [image.id, await layerFacts(image)] as const))));
+  const facts = new Map(await Promise.all(layerImages.map((image) => limit(async () => [image.id, await layerFacts(image, masked.get(image.id))] as const))));
 
   const objects = new Map<string, V2Object>();
   const add = (object: V2Object) => {
-    // A layer both masked and owned (e.g. an empty tar) is better copied than uploaded.
-    if (!objects.get(object.key)?.copyFrom) objects.set(object.key, object);
+    if (!objects.has(object.key)) objects.set(object.key, object);
   };
   const json = (key: string, bytes: Buffer, contentType: string, stage: V2Object['stage']): V2Object =>
     ({ key, sha256: sha256Hex(bytes), size: bytes.length, contentType, body: bytes, copyFrom: undefined, stage });
@@ -71,24 +77,27 @@ export async function planV2(options: V2PlanOptions): Promise<V2Plan> {
     const layers = chain.map((image) => facts.get(image.id)!);
     const config = chain.at(-1)!.config ?? configFromV1(chain, layers.map((l) => l.diffId));
     chain.forEach((image, i) => {
+      // A masked layer stays with its host; the manifest's `urls` send clients there.
+      if (masked.has(image.id)) return;
       const { digest, size } = layers[i]!;
-      const copyFrom = options.masked.has(image.id) ? undefined : objectKey(flatName, image.id, 'layer');
-      add({ key: blobKey(flatName, digest), sha256: digestHex(digest), size, contentType: BLOB_CONTENT_TYPE, body: image.layer, copyFrom, stage: 0 });
+      add({ key: blobKey(flatName, digest), sha256: digestHex(digest), size, contentType: BLOB_CONTENT_TYPE, body: image.layer, copyFrom: objectKey(flatName, image.id, 'layer'), stage: 0 });
     });
     add(json(blobKey(flatName, config.digest), config.bytes, BLOB_CONTENT_TYPE, 0));
     const manifest = buildManifest(config, layers);
     add(json(manifestKey(flatName, manifest.digest), manifest.bytes, MANIFEST_TYPE, 1));
     byTop.set(top, manifest);
   }
-  const manifests = new Map([...tags].map(([tag, top]) => [tag, byTop.get(top)!]));
+  const manifests = new Map([...tags].filter(([, top]) => byTop.has(top)).map(([tag, top]) => [tag, byTop.get(top)!]));
+  const unservable = new Map([...tags].filter(([, top]) => !byTop.has(top)).map(([tag, top]) => [tag, unhosted(top)!.id]));
   for (const [tag, manifest] of manifests) add(json(manifestKey(flatName, tag), manifest.bytes, MANIFEST_TYPE, 2));
   // Earlier pushes' tags stay listed: a push never unpublishes a tag.
-  const allTags = [...new Set([...listedTags(flatName, options.listing.keys()), ...tags.keys()])].sort();
+  const allTags = [...new Set([...listedTags(flatName, options.listing.keys()), ...manifests.keys()])].sort();
   add(json(tagsListKey(flatName), Buffer.from(JSON.stringify({ name: options.registryId, tags: allTags })), 'application/json', 3));
 
   const decisions = await Promise.all([...objects.values()].map((object) => limit(async () => ({ object, present: await isPresent(options, object) }))));
   return {
     manifests,
+    unservable,
     write: decisions.filter((d) => !d.present).map((d) => d.object),
     present: decisions.filter((d) => d.present).map((d) => d.object),
   };

@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import { v2NameProblem } from '../../crane/lint.ts';
 import { IntegrityError } from '../../errors.ts';
-import type { Digest, ImageRepository, V1Image } from '../../image/model.ts';
+import type { Digest, ImageRepository } from '../../image/model.ts';
 import type { Logger } from '../../log.ts';
 import type { ListedObject, Store } from '../../storage/store.ts';
 import { v2MetadataName, v2Prefix } from './layout.ts';
@@ -11,9 +11,11 @@ import { planV2, type V2Object } from './plan.ts';
 /**
  * Docker Registry HTTP API v2 for what a push publishes: a Docker schema 2 manifest per
  * tag in Pulp's v2 web layout under `<app>/v2/`, and a Crane version 3 redirect file
- * beside the v1 one. Masked layers are uploaded here (only here): Crane's v2 API
- * redirects blobs per repository, so it cannot send clients to the party hosting them,
- * and Docker on Linux ignores foreign-layer URLs (moby distribution/pull_v2_unix.go).
+ * beside the v1 one. Masked layers are never stored: Crane's v2 API redirects blobs only
+ * into the repository's own url, so their descriptors are foreign layers whose `urls`
+ * name where the host's Crane metadata says it serves them (what containerd and
+ * containers/image fetch). A tag with a masked layer whose host is unknown gets no v2
+ * manifest, and says so.
  */
 export interface V2Report {
   /** Where clients fetch the v2 layout (the redirect file's url). */
@@ -23,6 +25,8 @@ export interface V2Report {
   /** Keys written (or, in a dry run, to write); layers of the ISV are server-side copies of the v1 layer objects. */
   readonly uploaded: readonly { readonly key: string; readonly size: number; readonly copied: boolean }[];
   readonly present: readonly string[];
+  /** tag -> the masked image without a known host that keeps it from v2 clients. */
+  readonly unservable: Readonly<Record<string, string>>;
 }
 
 export interface V2Publication {
@@ -41,7 +45,8 @@ export interface V2Options {
   readonly image: string;
   readonly repo: ImageRepository;
   readonly tags: ReadonlyMap<string, string>;
-  readonly masked: readonly V1Image[];
+  /** Masked images, with the URL their host serves each layer at (undefined: not known). */
+  readonly masked: ReadonlyMap<string, string | undefined>;
   /** The one listing of the app's prefix the push made (it covers `<app>/v2/`). */
   readonly listing: ReadonlyMap<string, ListedObject>;
   readonly jobs: number;
@@ -54,12 +59,12 @@ export async function prepareV2(options: V2Options): Promise<V2Publication> {
   if (unroutable) logger.warn(`Crane: ${unroutable.message} (Docker v1 clients are not affected)`);
   const plan = await planV2({
     store, flatName, registryId: image, repo: options.repo, tags: options.tags,
-    masked: new Set(options.masked.map((m) => m.id)), listing: options.listing, concurrency: options.jobs * 2,
+    masked: options.masked, listing: options.listing, concurrency: options.jobs * 2,
   });
   const url = store.publicUrl(v2Prefix(flatName));
   const metadataName = v2MetadataName(options.isv, flatName);
-  if (options.masked.length > 0) {
-    logger.info(`v2: the ${options.masked.length} masked layer(s) are stored as blobs of ${image} too: Crane's v2 API redirects a repository's blobs only to its own url`);
+  for (const [tag, id] of plan.unservable) {
+    logger.warn(`v2: tag ${tag} is not published for Docker v2 clients: masked layer ${id} has no known host (name it in a base-image metadata file with a url)`);
   }
   logger.info(`v2: ${plan.write.length} objects to write (${plan.write.filter((o) => o.copyFrom).length} copied from v1 layers), ${plan.present.length} already there`);
   return {
@@ -69,6 +74,7 @@ export async function prepareV2(options: V2Options): Promise<V2Publication> {
       manifests: Object.fromEntries([...plan.manifests].map(([tag, m]) => [tag, m.digest])),
       uploaded: plan.write.map((o) => ({ key: o.key, size: o.size, copied: o.copyFrom !== undefined })),
       present: plan.present.map((o) => o.key),
+      unservable: Object.fromEntries(plan.unservable),
     },
     async write(signal) {
       for (const stage of [0, 1, 2, 3] as const) {
