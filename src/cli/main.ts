@@ -3,12 +3,15 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode } from '../errors.ts';
 import { LOG_LEVELS } from '../log.ts';
 import { registerPush } from './push.ts';
+import { registerSetup } from './setup.ts';
+import { registerStatus } from './status.ts';
 import type { Io } from './run.ts';
 
 const EXIT_CODES = `
 Exit codes:
-  0  done (push: published; status: every check ok)
-  1  the operation failed (storage, git, platform or a status check)
+  0  done (push: published; setup: every step done or already there;
+     status: no check failed, and with --strict none warned)
+  1  the operation failed (storage, git, platform, a setup step or a status check)
   2  usage, configuration or input error (nothing was changed)
   130/143  interrupted by SIGINT/SIGTERM (nothing half-published)`;
 
@@ -32,7 +35,9 @@ export function buildProgram(io: Io): Command {
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
     });
+  registerSetup(program, io);
   registerPush(program, io);
+  registerStatus(program, io);
   for (const command of program.commands) command.exitOverride().addHelpText('after', EXIT_CODES);
   return program;
 }

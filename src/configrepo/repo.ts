@@ -42,6 +42,8 @@ export interface BackupRequest {
   readonly metadata: readonly NamedText[];
   /** This run's JSON-lines log, appended to `<isv>/logs/<UTC date>.log`. */
   readonly logFile?: string;
+  /** Repository-relative paths the caller wrote itself (raas setup's raas.cfg), committed with the rest. */
+  readonly also?: readonly string[];
   /** The raas command that ran ("push"), for the commit message. */
   readonly command: string;
   readonly image?: string;
@@ -124,6 +126,7 @@ class WorkingCopy implements ConfigRepo {
       await appendLines(path.join(this.dir, log), lines);
       files.push(log);
     }
+    files.push(...(request.also ?? []));
     const git = this.#git;
     if (request.noCommit || files.length === 0) return { files, commit: undefined, pushed: false };
     if (!git) {

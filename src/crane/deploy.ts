@@ -109,10 +109,11 @@ export async function deployMetadata(options: DeployOptions): Promise<DeployResu
 /**
  * Fail before anything is uploaded when the Crane app repository cannot be reached or
  * read: `git ls-remote` asks the server, with the user's credentials, and changes nothing.
+ * Returns whether the repository has a branch yet (raas setup fills an empty one).
  */
-export async function checkAppRemote(remote: string, signal?: AbortSignal): Promise<void> {
+export async function checkAppRemote(remote: string, signal?: AbortSignal): Promise<boolean> {
   try {
-    await gitIn(process.cwd(), { signal }).listRemote(['--heads', remote]);
+    return (await gitIn(process.cwd(), { signal }).listRemote(['--heads', remote])).trim() !== '';
   } catch (error) {
     throw gitFailure(`cannot reach the ${WHAT}`, remote, error);
   }

@@ -48,4 +48,8 @@ export class GitPlatform implements Platform {
     }
     return [{ step: `app repository ${scrub(remote)}`, status: 'present' }];
   }
+
+  async configureApp(): Promise<undefined> {
+    return undefined;
+  }
 }

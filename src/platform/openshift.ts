@@ -1,12 +1,17 @@
+import { OPENSHIFT_CRANE_CONFIG_PATH } from '../crane/config-file.ts';
 import { ConfigError, OperationError } from '../errors.ts';
 import type { EnsureOptions, Platform, StepOutcome } from './platform.ts';
 import type { AppFacts, Rhc } from './rhc.ts';
 
-/** What the original raas set on the Crane app: the WSGI entry point, and HAProxy's health check. */
+/**
+ * What the original raas set on the Crane app (the WSGI entry point, HAProxy's health
+ * check), and where Crane finds the configuration raas setup commits.
+ */
 export const CRANE_APP_ENV: Readonly<Record<string, string>> = {
   OPENSHIFT_PYTHON_WSGI_APPLICATION: 'crane/wsgi.py',
   OPENSHIFT_PYTHON_DOCUMENT_ROOT: 'crane/',
   HAPROXY_CARTRIDGE_HTTPCHK_URI: '/v1/_ping',
+  CRANE_CONFIG_PATH: OPENSHIFT_CRANE_CONFIG_PATH,
 };
 
 export interface OpenShiftApp {
@@ -45,7 +50,7 @@ export class OpenShiftPlatform implements Platform {
     const domainStep = `domain ${domain}`;
     if (await this.#rhc.domainExists(domain)) {
       outcomes.push({ step: domainStep, status: 'present' });
-    } else if (!options.create) {
+    } else if (!options.createDomain) {
       // Without the domain there is no app to look for.
       return [{ step: domainStep, status: 'missing', detail: `raas setup creates it (rhc domain create ${domain})` }];
     } else {
@@ -56,13 +61,20 @@ export class OpenShiftPlatform implements Platform {
     this.#facts = await this.#rhc.showApp(app, domain);
     if (this.#facts) {
       outcomes.push({ step: appStep, status: 'present', detail: this.#facts.url });
-    } else if (!options.create) {
+    } else if (!options.createApp) {
       outcomes.push({ step: appStep, status: 'missing', detail: 'raas setup creates it' });
     } else {
       await this.#create();
       outcomes.push({ step: appStep, status: 'created', detail: (await this.#describe()).url });
     }
     return outcomes;
+  }
+
+  async configureApp(): Promise<StepOutcome> {
+    const { app, domain } = this.#app;
+    await this.#rhc.setEnv(app, domain, CRANE_APP_ENV);
+    await this.#rhc.restartApp(app, domain);
+    return { step: 'app environment', status: 'created', detail: `${Object.keys(CRANE_APP_ENV).join(', ')} set; app restarted` };
   }
 
   async #create(): Promise<void> {

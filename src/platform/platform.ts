@@ -12,8 +12,10 @@ export interface StepOutcome {
 }
 
 export interface EnsureOptions {
-  /** Create what is missing (raas setup); otherwise only report it (raas status). */
-  readonly create: boolean;
+  /** Create a missing OpenShift domain (raas setup --create); otherwise only report it. */
+  readonly createDomain: boolean;
+  /** Create a missing app (raas setup); otherwise only report it (raas status). */
+  readonly createApp: boolean;
 }
 
 export interface Platform {
@@ -24,4 +26,9 @@ export interface Platform {
   registryUrl(): Promise<string>;
   /** Checks, in order, what the app needs; throws a RaasError when a check cannot be made. */
   ensure(options: EnsureOptions): Promise<StepOutcome[]>;
+  /**
+   * Makes an app created without Crane's configuration read it (OpenShift: the environment
+   * a new app gets, then a restart); undefined where the operator runs the app (git).
+   */
+  configureApp(): Promise<StepOutcome | undefined>;
 }

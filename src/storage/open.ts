@@ -1,11 +1,10 @@
 import type { AwsConfig, IsvConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
-import { createFileStore } from './file.ts';
-import { createS3Store } from './s3.ts';
-import type { Store } from './store.ts';
+import { createFileStore, type FileStore } from './file.ts';
+import { createS3Store, type S3Store } from './s3.ts';
 
-/** The store an ISV publishes to, as raas.cfg describes it. */
-export function openStore(isv: IsvConfig, aws: AwsConfig, logger: Logger): Store {
+/** The store an ISV publishes to, as raas.cfg describes it; raas setup creates what the backend needs. */
+export function openStore(isv: IsvConfig, aws: AwsConfig, logger: Logger): S3Store | FileStore {
   const { storage } = isv;
   if (storage.kind === 'file') return createFileStore({ root: storage.dir, publicUrl: storage.publicUrl });
   return createS3Store({

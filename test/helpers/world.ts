@@ -28,6 +28,8 @@ export interface WorldOptions {
   /** Extra lines for the ISV section and for the end of raas.cfg. */
   readonly isvLines?: readonly string[];
   readonly extraCfg?: string;
+  /** Nothing exists yet for raas setup to find: no bucket or storage directory, no OpenShift domain or app. */
+  readonly empty?: boolean;
 }
 
 export interface RunResult {
@@ -84,9 +86,9 @@ export async function makeWorld(t: TestContext, options: WorldOptions = {}): Pro
   const platform = options.platform ?? 'git';
   const s3 = storage === 's3' ? await startS3() : undefined;
   if (s3) t.after(() => s3.stop());
-  const bucket = s3 ? await s3.bucket('acme-registry') : '';
+  const bucket = !s3 ? '' : options.empty ? 'acme-registry' : await s3.bucket('acme-registry');
   const storageDir = path.join(root, 'storage');
-  if (storage === 'file') await mkdir(storageDir);
+  if (storage === 'file' && !options.empty) await mkdir(storageDir);
 
   const crane = await startCraneServer({ dataDir: path.join(root, 'crane-served') });
   t.after(() => crane.close());
@@ -94,9 +96,11 @@ export async function makeWorld(t: TestContext, options: WorldOptions = {}): Pro
   let craneRemote: string;
   if (platform === 'openshift') {
     rhc = await useRhcStandin(t, { appUrl: crane.url });
-    await execa('rhc', ['domain', 'create', 'acme']);
-    const seed = await makeBareRepo(path.join(root, 'crane-source.git'), { files: { 'crane/data/.keep': '' } });
-    await execa('rhc', ['app', 'create', 'registry', 'python-2.7', '-n', 'acme', '--from-code', seed, '--no-git']);
+    if (!options.empty) {
+      await execa('rhc', ['domain', 'create', 'acme']);
+      const seed = await makeBareRepo(path.join(root, 'crane-source.git'), { files: { 'crane/data/.keep': '' } });
+      await execa('rhc', ['app', 'create', 'registry', 'python-2.7', '-n', 'acme', '--from-code', seed, '--no-git']);
+    }
     craneRemote = rhc.gitUrl('acme', 'registry');
   } else {
     craneRemote = await makeBareRepo(path.join(root, 'crane.git'));

@@ -44,7 +44,7 @@ describe('openPlatform', () => {
     const standin = await useRhcStandin(t);
     const shift = openPlatform(isv({ kind: 'openshift', domain: 'acme', app: 'registry', scale: false, gearSize: 'small' }), openshift, logger);
     assert.equal(shift.kind, 'openshift');
-    await shift.ensure({ create: false });
+    await shift.ensure({ createDomain: false, createApp: false });
     assert.deepEqual(await standin.invocations(), [['domain', 'show', 'acme', '--server', 'openshift.example.com', '-l', 'ops', '-p', 'p4ssw0rd-x']]);
   });
 });

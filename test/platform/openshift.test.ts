@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { execa } from 'execa';
 import { deployMetadata, readDeployedMetadata } from '../../src/crane/deploy.ts';
 import { buildV1Redirect, serializeRedirect } from '../../src/crane/redirect.ts';
 import { ConfigError, OperationError } from '../../src/errors.ts';
@@ -24,7 +25,7 @@ const argvOf = (invocations: string[][]) => invocations.map((argv) => argv.slice
 describe('OpenShiftPlatform', () => {
   it('reports a missing domain without looking for the app', async (t) => {
     const standin = await useRhcStandin(t);
-    assert.deepEqual(await platform('unused').ensure({ create: false }), [
+    assert.deepEqual(await platform('unused').ensure({ createDomain: false, createApp: false }), [
       { step: 'domain acme', status: 'missing', detail: 'raas setup creates it (rhc domain create acme)' },
     ]);
     assert.deepEqual(argvOf(await standin.invocations()), ['domain show acme']);
@@ -34,7 +35,7 @@ describe('OpenShiftPlatform', () => {
     const root = await tempDir(t);
     const source = await makeBareRepo(path.join(root, 'crane.git'), { files: CRANE_SOURCE });
     const standin = await useRhcStandin(t);
-    const outcomes = await platform(source).ensure({ create: true });
+    const outcomes = await platform(source).ensure({ createDomain: true, createApp: true });
     assert.deepEqual(outcomes, [
       { step: 'domain acme', status: 'created' },
       { step: 'app registry', status: 'created', detail: 'http://registry-acme.rhcloud.test/' },
@@ -43,17 +44,40 @@ describe('OpenShiftPlatform', () => {
       'domain show acme',
       'domain create acme',
       'app show registry -n acme',
-      `app create registry python-2.7 -n acme --from-code ${source} --scaling --gear-size medium --env OPENSHIFT_PYTHON_WSGI_APPLICATION=crane/wsgi.py --env OPENSHIFT_PYTHON_DOCUMENT_ROOT=crane/ --env HAPROXY_CARTRIDGE_HTTPCHK_URI=/v1/_ping --no-git`,
+      `app create registry python-2.7 -n acme --from-code ${source} --scaling --gear-size medium --env OPENSHIFT_PYTHON_WSGI_APPLICATION=crane/wsgi.py --env OPENSHIFT_PYTHON_DOCUMENT_ROOT=crane/ --env HAPROXY_CARTRIDGE_HTTPCHK_URI=/v1/_ping --env CRANE_CONFIG_PATH=app-root/repo/crane.conf --no-git`,
       'app show registry -n acme',
     ]);
     assert.deepEqual((await standin.app('acme', 'registry')).env, CRANE_APP_ENV);
 
     const again = platform(source);
-    assert.deepEqual(await again.ensure({ create: true }), [
+    assert.deepEqual(await again.ensure({ createDomain: true, createApp: true }), [
       { step: 'domain acme', status: 'present' },
       { step: 'app registry', status: 'present', detail: 'http://registry-acme.rhcloud.test/' },
     ]);
     assert.equal(await again.appRemote(), standin.gitUrl('acme', 'registry'));
+  });
+
+  it('creates only the app when only the app may be made, and gives an app made without it the Crane environment', async (t) => {
+    const root = await tempDir(t);
+    const source = await makeBareRepo(path.join(root, 'crane.git'), { files: CRANE_SOURCE });
+    const standin = await useRhcStandin(t);
+    assert.deepEqual(await platform(source).ensure({ createDomain: false, createApp: true }), [
+      { step: 'domain acme', status: 'missing', detail: 'raas setup creates it (rhc domain create acme)' },
+    ]);
+    await execa('rhc', ['domain', 'create', 'acme']);
+    await execa('rhc', ['app', 'create', 'registry', 'python-2.7', '-n', 'acme', '--from-code', source, '--no-git']);
+    const shift = platform(source);
+    assert.deepEqual((await shift.ensure({ createDomain: false, createApp: true })).map((o) => o.status), ['present', 'present']);
+    assert.deepEqual(await shift.configureApp(), {
+      step: 'app environment', status: 'created',
+      detail: 'OPENSHIFT_PYTHON_WSGI_APPLICATION, OPENSHIFT_PYTHON_DOCUMENT_ROOT, HAPROXY_CARTRIDGE_HTTPCHK_URI, CRANE_CONFIG_PATH set; app restarted',
+    });
+    const app = await standin.app('acme', 'registry');
+    assert.deepEqual([app.env, app.restarts], [CRANE_APP_ENV, 1]);
+    assert.deepEqual(argvOf(await standin.invocations()).slice(-2), [
+      'env set OPENSHIFT_PYTHON_WSGI_APPLICATION=crane/wsgi.py OPENSHIFT_PYTHON_DOCUMENT_ROOT=crane/ HAPROXY_CARTRIDGE_HTTPCHK_URI=/v1/_ping CRANE_CONFIG_PATH=app-root/repo/crane.conf -a registry -n acme',
+      'app restart -a registry -n acme',
+    ]);
   });
 
   it('deploys to the app it describes, and the registry it names answers', async (t) => {
@@ -65,7 +89,7 @@ describe('OpenShiftPlatform', () => {
     const crane = await startCraneServer({ dataDir: served });
     t.after(() => crane.close());
     await useRhcStandin(t, { appUrl: `${crane.url}/` });
-    await platform(source).ensure({ create: true });
+    await platform(source).ensure({ createDomain: true, createApp: true });
 
     const shift = platform(source);
     const remote = await shift.appRemote();
@@ -82,7 +106,7 @@ describe('OpenShiftPlatform', () => {
   it('says what to do when the app does not exist or cannot be created', async (t) => {
     const standin = await useRhcStandin(t);
     await assert.rejects(platform(undefined).appRemote(), (e: unknown) => e instanceof OperationError && /app registry does not exist in domain acme/.test(e.message) && /raas setup/.test(e.fix ?? ''));
-    await assert.rejects(platform(undefined).ensure({ create: true }), (e: unknown) => e instanceof ConfigError && e.where === 'raas.cfg [openshift] app_git_url');
+    await assert.rejects(platform(undefined).ensure({ createDomain: true, createApp: true }), (e: unknown) => e instanceof ConfigError && e.where === 'raas.cfg [openshift] app_git_url');
     assert.equal((await standin.invocations()).some((argv) => argv[1] === 'create' && argv[0] === 'app'), false);
   });
 });

@@ -1,0 +1,83 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { CRANE_CONFIG_FILE, craneConfigText } from '../crane/config-file.ts';
+import { ConfigError } from '../errors.ts';
+import { scrub, type Logger } from '../log.ts';
+import { gitFailure, headCommit, pushHead, retryWhileRemoteMoves, shallowClone, type Clone } from '../platform/gitrepo.ts';
+
+const WHAT = 'Crane app repository';
+
+export interface AppRepoRequest {
+  readonly isv: string;
+  readonly remote: string;
+  /** [openshift] app_git_url: what an empty app repository is filled from. */
+  readonly craneSource: string | undefined;
+  readonly platform: 'openshift' | 'git';
+  readonly dataDir: string;
+  readonly workDir: string;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+}
+
+export interface AppRepoResult {
+  /** The repository was empty and now holds Crane from craneSource. */
+  readonly initialised: boolean;
+  /** crane.conf was added or corrected. */
+  readonly configured: boolean;
+  readonly commit: string;
+}
+
+export const noCraneSource = (): ConfigError =>
+  new ConfigError('the Crane app repository is empty and there is no Crane source repository to fill it from', {
+    where: 'raas.cfg [openshift] app_git_url',
+    fix: 'set app_git_url, e.g. https://github.com/pulp/crane',
+  });
+
+/** Crane's code into an empty clone, on the branch the clone is on. */
+async function fillFromSource(clone: Clone, source: string): Promise<void> {
+  try {
+    await clone.git.raw(['fetch', '--no-tags', source, 'HEAD']);
+  } catch (error) {
+    throw gitFailure('cannot fetch the Crane source repository', source, error);
+  }
+  await clone.git.raw(['checkout', '-q', '-B', clone.branch, 'FETCH_HEAD']);
+}
+
+/**
+ * Makes the app repository a Crane app that serves what raas deploys: an empty repository
+ * is filled from the Crane source (the git platform's "init from the crane source"; rhc
+ * does it for OpenShift), and crane.conf points Crane's data_dir at the data directory.
+ * One commit, pushed unforced; a push that loses a race starts again from a fresh clone.
+ */
+export async function prepareAppRepository(request: AppRepoRequest): Promise<AppRepoResult> {
+  const { remote, logger, signal } = request;
+  const text = craneConfigText(request.platform, request.dataDir);
+  return retryWhileRemoteMoves(
+    async () => {
+      const clone = await shallowClone(remote, { parentDir: request.workDir, what: WHAT, signal });
+      try {
+        const initialised = (await clone.git.raw(['rev-parse', '-q', '--verify', 'HEAD'])).trim() === '';
+        let from = '';
+        if (initialised) {
+          const source = request.craneSource;
+          if (!source) throw noCraneSource();
+          await fillFromSource(clone, source);
+          from = `, Crane from ${scrub(source)}`;
+        }
+        const file = path.join(clone.dir, CRANE_CONFIG_FILE);
+        const configured = (await readFile(file, 'utf8').catch(() => undefined)) !== text;
+        if (!initialised && !configured) return { initialised, configured, commit: await headCommit(clone.git) };
+        await writeFile(file, text);
+        await clone.git.raw(['add', '--force', '--', CRANE_CONFIG_FILE]);
+        await clone.git.commit(`raas setup ${request.isv}: Crane reads ${request.dataDir}${from}`);
+        await pushHead(clone.git, 'origin', `refs/heads/${clone.branch}`, remote);
+        const commit = await headCommit(clone.git);
+        logger.debug({ commit }, `pushed ${commit.slice(0, 12)} to the ${WHAT}`);
+        return { initialised, configured, commit };
+      } finally {
+        await rm(clone.dir, { recursive: true, force: true });
+      }
+    },
+    { what: `the ${WHAT}`, logger, signal },
+  );
+}

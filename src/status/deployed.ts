@@ -1,0 +1,72 @@
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { flatImageName } from '../config/names.ts';
+import { CRANE_CONFIG_FILE } from '../crane/config-file.ts';
+import { readDataDir, type DataFile } from '../crane/datadir.ts';
+import { shallowClone } from '../platform/gitrepo.ts';
+import { v2MetadataName } from '../publish/v2/layout.ts';
+
+/** What the Crane app repository holds for Crane: the metadata files, and Crane's configuration. */
+export interface DeployedApp {
+  readonly files: readonly DataFile[];
+  readonly craneConfig: string | undefined;
+}
+
+export async function readAppRepository(remote: string, dataDir: string, workDir: string, signal: AbortSignal): Promise<DeployedApp> {
+  const clone = await shallowClone(remote, { parentDir: workDir, what: 'Crane app repository', signal });
+  try {
+    const [files, craneConfig] = await Promise.all([
+      readDataDir(path.join(clone.dir, dataDir)),
+      readFile(path.join(clone.dir, CRANE_CONFIG_FILE), 'utf8').catch(() => undefined),
+    ]);
+    return { files, craneConfig };
+  } finally {
+    await rm(clone.dir, { recursive: true, force: true });
+  }
+}
+
+/** One of the ISV's images as its deployed redirect file describes it. */
+export interface PublishedImage {
+  /** The name clients pull (repo-registry-id). */
+  readonly name: string;
+  readonly flat: string;
+  /** The v1 file's name in the data directory. */
+  readonly file: string;
+  /** The image's deployed files (the v1 file, and the v2 file when there is one), which the configuration repository backs up. */
+  readonly files: readonly DataFile[];
+  readonly url: string;
+  readonly ids: readonly string[];
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The file's image, when it is a version 1 file that push could have written (lint says what is wrong with others). */
+function parseImage(file: DataFile): PublishedImage | undefined {
+  let data: unknown;
+  try {
+    data = JSON.parse(file.text);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(data) || data.version !== 1 || typeof data['repo-registry-id'] !== 'string' || typeof data.url !== 'string') return undefined;
+  const images = Array.isArray(data.images) ? data.images : [];
+  const ids = images.map((i) => (isObject(i) ? i.id : undefined)).filter((id): id is string => typeof id === 'string');
+  const tags = isObject(data.tags) ? Object.fromEntries(Object.entries(data.tags).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
+  const name = data['repo-registry-id'];
+  return { name, flat: flatImageName(name), file: file.name, files: [file], url: data.url, ids, tags };
+}
+
+/** The files push wrote for the ISV: `<isv>-<image with / as ->.json` naming their own image, with their v2 files. */
+export function publishedImages(isv: string, files: readonly DataFile[]): PublishedImage[] {
+  const byName = new Map(files.map((f) => [f.name, f]));
+  return files
+    .filter((f) => f.name.startsWith(`${isv}-`))
+    .map(parseImage)
+    .filter((image): image is PublishedImage => image !== undefined && image.file === `${isv}-${image.flat}.json`)
+    .map((image) => {
+      const v2 = byName.get(v2MetadataName(isv, image.flat));
+      return v2 ? { ...image, files: [...image.files, v2] } : image;
+    });
+}

@@ -1,0 +1,190 @@
+import path from 'node:path';
+import pLimit from 'p-limit';
+import type { Config, IsvConfig } from '../config/config.ts';
+import { flatImageName, imageRule } from '../config/names.ts';
+import type { ConfigRepo } from '../configrepo/repo.ts';
+import { CRANE_CONFIG_FILE, craneDataDirSetting } from '../crane/config-file.ts';
+import { lintRedirectFiles } from '../crane/lint.ts';
+import { ConfigError, RaasError } from '../errors.ts';
+import { scrub, type Logger } from '../log.ts';
+import { openPlatform } from '../platform/open.ts';
+import { checkRegistry } from '../platform/ping.ts';
+import type { Platform } from '../platform/platform.ts';
+import { pullReference } from '../publish/push.ts';
+import { openStore } from '../storage/open.ts';
+import { attempt, check, summarize, type Check, type Outcome } from './checks.ts';
+import { publishedImages, readAppRepository, type DeployedApp, type PublishedImage } from './deployed.ts';
+import { checkImage } from './images.ts';
+
+export interface StatusRequest {
+  readonly config: Config;
+  readonly isv: IsvConfig;
+  /** Check only this image (`name` or `namespace/name`). */
+  readonly image: string | undefined;
+  /** Warnings fail too. */
+  readonly strict: boolean;
+  /** Append this run's log to the configuration repository. */
+  readonly commit: boolean;
+  readonly workDir: string;
+  readonly runLog: string;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  readonly configRepo: ConfigRepo;
+}
+
+export interface ImageListing {
+  readonly image: string;
+  readonly tags: readonly string[];
+  readonly pull: string;
+  /** The redirect file in the app repository. */
+  readonly metadata: string;
+}
+
+export interface StatusReport {
+  /** What the exit code says: nothing failed (and, with strict, nothing warned). */
+  readonly ok: boolean;
+  readonly isv: string;
+  readonly image: string | null;
+  readonly strict: boolean;
+  readonly registry: string | null;
+  readonly summary: Record<Outcome, number>;
+  readonly checks: readonly Check[];
+  readonly images: readonly ImageListing[];
+}
+
+interface Located {
+  readonly checks: readonly Check[];
+  readonly remote: string | undefined;
+  readonly registry: string | undefined;
+}
+
+/** Where the app repository is and where the registry answers; on OpenShift, whether the domain and app exist. */
+async function locateApp(platform: Platform, isv: IsvConfig): Promise<Located> {
+  if (platform.kind === 'git') return { checks: [], remote: await platform.appRemote(), registry: isv.registryUrl };
+  const checks = (await platform.ensure({ createDomain: false, createApp: false })).map((o) => {
+    const [name = o.step, ...subject] = o.step.split(' ');
+    return check(name, subject.join(' '), o.status === 'present' ? 'ok' : 'failed', o.status === 'present' ? (o.detail ?? 'exists') : `missing: ${o.detail ?? ''}`);
+  });
+  if (checks.some((c) => c.outcome !== 'ok')) return { checks, remote: undefined, registry: isv.registryUrl };
+  return { checks, remote: await platform.appRemote(), registry: isv.registryUrl ?? (await platform.registryUrl()) };
+}
+
+async function registryCheck(url: string, signal: AbortSignal): Promise<Check> {
+  const ping = await checkRegistry(url, { attempts: 1, signal });
+  return check('registry', url, ping.v1 ? (ping.v2 === false ? 'warning' : 'ok') : 'failed', ping.v1 ? ping.detail : `${ping.detail}; tags not checked`);
+}
+
+function craneConfigCheck(isv: IsvConfig, platform: Platform['kind'], text: string | undefined): Check {
+  const wanted = craneDataDirSetting(platform, isv.craneDataDir);
+  const actual = text === undefined ? undefined : /^\s*data_dir\s*[:=]\s*(.*?)\s*$/m.exec(text)?.[1];
+  if (actual === wanted) return check('crane-config', CRANE_CONFIG_FILE, 'ok', `data_dir: ${actual}`);
+  const found = text === undefined ? `there is no ${CRANE_CONFIG_FILE}, so Crane reads its default data_dir` : `data_dir is ${actual ?? 'not set'}`;
+  return check('crane-config', CRANE_CONFIG_FILE, 'warning', `${found}, not ${wanted} where raas deploys: run raas setup ${isv.name}`);
+}
+
+function lintChecks(dataDir: string, app: DeployedApp): Check[] {
+  const paths = app.files.map((f) => `${dataDir}/${f.name}`);
+  const problems = lintRedirectFiles(app.files.map((f, i) => ({ path: paths[i]!, text: f.text })));
+  return paths.map((file) => {
+    const mine = problems.filter((p) => p.file === file);
+    const outcome = mine.some((p) => p.severity === 'error') ? 'failed' : mine.length > 0 ? 'warning' : 'ok';
+    return check('lint', file, outcome, mine.length > 0 ? mine.map((p) => `${p.severity}: ${p.message}`).join('; ') : 'valid');
+  });
+}
+
+/** The images to check: all the ISV's, or the one named, which must be published. */
+function selectImages(isv: IsvConfig, app: DeployedApp, image: string | undefined): { images: PublishedImage[]; checks: Check[] } {
+  const all = publishedImages(isv.name, app.files);
+  if (image === undefined) return { images: all, checks: [] };
+  const found = all.filter((i) => i.name === image);
+  if (found.length > 0) return { images: found, checks: [] };
+  const file = `${isv.name}-${flatImageName(image)}.json`;
+  const why = app.files.some((f) => f.name === file)
+    ? `${isv.craneDataDir}/${file} is not version 1 metadata of ${image} (see lint)`
+    : `not published: there is no ${isv.craneDataDir}/${file} in the app repository`;
+  return { images: [], checks: [check('image', image, 'failed', why)] };
+}
+
+/**
+ * `raas status`: independent checks run side by side (platform, storage, registry, the app
+ * repository), then the images at most `[aws] max_concurrency` at a time. Nothing is
+ * written to the bucket or the app; a part that cannot be reached is a failed check, not
+ * the end of the report.
+ */
+export async function status(request: StatusRequest): Promise<StatusReport> {
+  const { config, isv, logger, signal } = request;
+  if (request.image !== undefined && imageRule(request.image)) {
+    throw new ConfigError(`'${request.image}' is not a valid image name: ${imageRule(request.image)}`, { where: 'argument [image]' });
+  }
+  const store = openStore(isv, config.aws, logger);
+  try {
+    const platform = openPlatform(isv, config.openshift, logger, signal);
+    const storage = attempt('storage', store.location, async () => {
+      await store.check({ write: false });
+      return check('storage', store.location, 'ok', 'exists and can be read');
+    });
+    // rhc failing (credentials, server) is the app's check failing.
+    const located = await locateApp(platform, isv).catch((error: unknown) => {
+      if (!(error instanceof RaasError)) throw error;
+      return { checks: [check('app', isv.name, 'failed', error.describe())], remote: undefined, registry: isv.registryUrl };
+    });
+    const repository = located.remote === undefined ? undefined : cloneApp(located.remote, isv, path.join(request.workDir, 'app'), signal);
+    const registry = located.registry === undefined ? [] : [await registryCheck(located.registry, signal)];
+    const { app, checks: cloned } = (await repository) ?? { app: undefined, checks: [] };
+    const checks: Check[] = [...located.checks, ...(await storage), ...cloned, ...registry];
+
+    let images: PublishedImage[] = [];
+    if (app) {
+      const selected = selectImages(isv, app, request.image);
+      images = selected.images;
+      checks.push(craneConfigCheck(isv, platform.kind, app.craneConfig), ...lintChecks(isv.craneDataDir, app), ...selected.checks);
+      const ctx = {
+        isv: isv.name, dataDir: isv.craneDataDir, configDir: request.configRepo.dir, signal,
+        store: checks.some((c) => c.check === 'storage' && c.outcome === 'failed') ? undefined : store,
+        registry: registry[0]?.outcome === 'failed' || located.registry === undefined ? undefined : withSlash(located.registry),
+      };
+      const limit = pLimit(config.aws.maxConcurrency);
+      checks.push(...(await limit.map(images, (image) => checkImage(ctx, image))).flat());
+    }
+
+    for (const c of checks) {
+      const level = c.outcome === 'failed' ? 'error' : c.outcome === 'warning' ? 'warn' : 'debug';
+      logger[level](`${c.check} ${c.subject}: ${c.outcome === 'ok' ? '' : `${c.outcome}: `}${c.detail}`);
+    }
+    const summary = summarize(checks);
+    logger.info(`status of ${isv.name}: ${summary.failed} failed, ${summary.warning} warnings, ${summary.ok} ok`);
+    if (request.commit) checks.push(...(await appendLog(request)));
+    const counted = summarize(checks);
+    return {
+      ok: counted.failed === 0 && (!request.strict || counted.warning === 0),
+      isv: isv.name, image: request.image ?? null, strict: request.strict, registry: located.registry ?? null, summary: counted, checks,
+      images: images.map((i) => ({ image: i.name, tags: Object.keys(i.tags), pull: pullReference(located.registry, i.name), metadata: `${isv.craneDataDir}/${i.file}` })),
+    };
+  } finally {
+    await store.close();
+  }
+}
+
+async function cloneApp(remote: string, isv: IsvConfig, workDir: string, signal: AbortSignal): Promise<{ app: DeployedApp | undefined; checks: Check[] }> {
+  const shown = scrub(remote);
+  try {
+    const app = await readAppRepository(remote, isv.craneDataDir, workDir, signal);
+    return { app, checks: [check('app-repository', shown, 'ok', `cloned; ${app.files.length} metadata files in ${isv.craneDataDir}`)] };
+  } catch (error) {
+    if (!(error instanceof RaasError)) throw error;
+    return { app: undefined, checks: [check('app-repository', shown, 'failed', error.describe())] };
+  }
+}
+
+/** The log goes to the configuration repository like every command's; failing to write it does not make the registry unhealthy. */
+async function appendLog(request: StatusRequest): Promise<Check[]> {
+  try {
+    await request.configRepo.backup({ isv: request.isv.name, command: 'status', image: request.image, metadata: [], logFile: request.runLog });
+    return [];
+  } catch (error) {
+    if (!(error instanceof RaasError)) throw error;
+    return [check('log', 'configuration repository', 'warning', `this run's log was not saved: ${error.describe()}`)];
+  }
+}
+
+const withSlash = (url: string): string => (url.endsWith('/') ? url : `${url}/`);
