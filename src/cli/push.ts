@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { isvConfig } from '../config/load.ts';
 import { push, type PushReport } from '../publish/push.ts';
 import { ExitCode } from '../errors.ts';
+import { LIMITS_VARIABLE, parseLimits } from '../image/limits.ts';
 import { barProgress, downloadBar, formatBytes, lineProgress } from './progress.ts';
 import { runCommand, type GlobalOptions, type Io } from './run.ts';
 
@@ -52,6 +53,7 @@ export function registerPush(program: Command, io: Io): void {
             jobs: options.jobs ?? ctx.config.aws.maxConcurrency, commit: globals.commit && !options.dryRun,
             cwd: io.cwd, workDir: ctx.workDir, runLog: ctx.runLog, logger: ctx.logger, signal: ctx.signal, configRepo: ctx.configRepo,
             progress: { upload: bars ?? lineProgress(ctx.logger), ...(download ? { download } : {}) },
+            limits: parseLimits(io.env[LIMITS_VARIABLE]),
           });
           return { exitCode: ExitCode.ok, human: human(report), terse: `${report.pull}\n`, json: { ok: true, ...report } };
         } finally {

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../config/load.ts';
@@ -50,6 +50,42 @@ export interface CommandResult {
 
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 
+/** Marks a run's temporary directory with "<pid> <host>", so a later run can tell it was abandoned. */
+const RUN_MARKER = '.raas-run';
+
+const processAlive = (pid: number): boolean => {
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * A run killed outright (SIGKILL, a crash, a power cut) cannot remove its temporary
+ * directory, which may hold a decompressed archive. Every run removes those of runs on
+ * this host whose process is gone; directories without the marker are never touched.
+ */
+async function removeAbandonedWorkDirs(tmp: string, logger: Logger): Promise<void> {
+  const names = await readdir(tmp).catch(() => [] as string[]);
+  let removed = 0;
+  for (const name of names.filter((n) => n.startsWith('raas-'))) {
+    const dir = path.join(tmp, name);
+    const owner = await readFile(path.join(dir, RUN_MARKER), 'utf8').catch(() => undefined);
+    const [pid, host] = owner?.trim().split(' ') ?? [];
+    if (!pid || host !== os.hostname() || processAlive(Number(pid))) continue;
+    try {
+      await rm(dir, { recursive: true, force: true });
+      removed += 1;
+    } catch (error) {
+      logger.debug({ err: error }, `cannot remove ${dir}, left by raas process ${pid}`);
+    }
+  }
+  if (removed > 0) logger.debug(`removed ${removed} temporary director${removed === 1 ? 'y' : 'ies'} of raas runs that were killed`);
+}
+
 /**
  * The lifecycle every command shares: a private temporary directory, the logger, signal
  * handling, configuration loaded and validated once, the result printed in the requested
@@ -62,6 +98,7 @@ export async function runCommand(
   body: (ctx: RunContext) => Promise<CommandResult>,
 ): Promise<Io['exitCode']> {
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'raas-'));
+  await writeFile(path.join(workDir, RUN_MARKER), `${process.pid} ${os.hostname()}\n`);
   const runLog = path.join(workDir, 'run.log');
   const logger = createLogger({ level: globals.logLevel, terminal: io.stderr, file: runLog });
   const controller = new AbortController();
@@ -77,6 +114,7 @@ export async function runCommand(
 
   try {
     logger.debug({ command: name, argv: process.argv.slice(2) }, `raas ${name}`);
+    await removeAbandonedWorkDirs(os.tmpdir(), logger);
     const source = locateConfig({ configDir: globals.config, cwd: io.cwd, env: io.env, branch: globals.configBranch });
     const configRepo = await openConfigRepo({
       ...(source.kind === 'dir' ? { dir: source.dir } : { url: source.url }),
@@ -93,6 +131,7 @@ export async function runCommand(
   } catch (error) {
     if (caught) {
       logger.debug({ err: error }, 'interrupted');
+      if (globals.json) io.stdout.write(`${JSON.stringify({ ok: false, error: `interrupted by ${caught}` }, null, 2)}\n`);
       return SIGNAL_EXIT[caught];
     }
     const known = error instanceof RaasError;
@@ -105,5 +144,9 @@ export async function runCommand(
     process.off('SIGINT', handlers.SIGINT).off('SIGTERM', handlers.SIGTERM);
     logger.flush();
     await rm(workDir, { recursive: true, force: true });
+    // A process that a stopped git started can outlive it and hold its pipes open (the
+    // server side of a push to a local repository, waiting in a hook): that must not keep
+    // an interrupted raas running. Unreferenced, so a clean exit is not delayed.
+    if (caught) setTimeout(() => process.exit(SIGNAL_EXIT[caught!]), 500).unref();
   }
 }

@@ -1,6 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SimpleGit } from 'simple-git';
 import { ConfigError, OperationError } from '../errors.ts';
 import { scrub, type Logger } from '../log.ts';
@@ -13,12 +16,17 @@ import {
  * The private configuration repository (RAAS_CONF_REPO): raas.cfg, and per ISV a backup
  * of the deployed metadata (`<isv>/metadata/`) and the logs of every run
  * (`<isv>/logs/YYYY-MM-DD.log`). Operators run raas concurrently, so pushes catch up with
- * the remote: log files merge as a union (both sides' appended lines are kept) and, in a
- * clone raas made, raas's own metadata wins over a concurrent change to the same file.
- * The merge rules live in an attributes file outside the repository, so nothing is added
- * to the user's repository or its .git directory.
+ * the remote: log files merge as a union (both sides' appended lines are kept), and a
+ * metadata file takes the remote's version during the rebase and is then written again
+ * as the Crane app serves it at that moment (see BackupRequest.metadata). The merge rules
+ * live in an attributes file outside the repository, so nothing is added to the user's
+ * repository. Runs sharing one working copy take turns through a lock file in its .git
+ * directory (see #lock), which exists only while a backup is being written.
  */
-const MERGE_ATTRIBUTES = '*/logs/*.log merge=union\n*/metadata/* merge=binary\n';
+const MERGE_ATTRIBUTES = '*/logs/*.log merge=union\n*/metadata/* merge=raas-metadata\n';
+/** The merge driver of metadata files: `true` leaves the version being rebased onto. */
+const MERGE_DRIVERS = ['merge.raas-metadata.name=raas metadata (rewritten after the merge)', 'merge.raas-metadata.driver=true'];
+const LOCK_FILE = 'raas-backup.lock';
 
 const WHAT = 'configuration repository';
 const ISV = /^[a-z0-9]{1,16}$/;
@@ -34,12 +42,19 @@ export interface OpenConfigRepoOptions {
   readonly signal?: AbortSignal;
   /** Further push attempts when another operator pushed first. Default 5. */
   readonly retries?: number;
+  /** How long a backup waits for another raas run backing up to the same working copy. Default 120 s. */
+  readonly lockTimeoutMs?: number;
 }
 
 export interface BackupRequest {
   readonly isv: string;
-  /** Copied to `<isv>/metadata/<name>`. */
-  readonly metadata: readonly NamedText[];
+  /**
+   * Copied to `<isv>/metadata/<name>`. A function is asked again after every catch-up with
+   * the remote, so that what lands is the metadata deployed at that moment: with concurrent
+   * runs, the last backup to land then holds what the Crane app serves, whichever run
+   * deployed last.
+   */
+  readonly metadata: readonly NamedText[] | (() => Promise<readonly NamedText[]>);
   /** This run's JSON-lines log, appended to `<isv>/logs/<UTC date>.log`. */
   readonly logFile?: string;
   /** Repository-relative paths the caller wrote itself (raas setup's raas.cfg), committed with the rest. */
@@ -116,10 +131,25 @@ class WorkingCopy implements ConfigRepo {
   }
 
   async backup(request: BackupRequest): Promise<BackupResult> {
-    const { logger } = this.#options;
     if (!ISV.test(request.isv)) throw new ConfigError(`'${request.isv}' is not an ISV name (lower-case letters and digits, at most 16)`);
-    for (const file of request.metadata) assertPlainName(file.name, `metadata file name for ${request.isv}`);
-    const files = await writeNamedFiles(this.dir, path.join(request.isv, 'metadata'), request.metadata);
+    // raas's own clone is private; a working copy on disk may be shared by concurrent runs.
+    const unlock = this.#git && !this.#ours ? await this.#lock(this.#git) : undefined;
+    try {
+      return await this.#backup(request);
+    } finally {
+      await unlock?.();
+    }
+  }
+
+  async #backup(request: BackupRequest): Promise<BackupResult> {
+    const { logger } = this.#options;
+    const metadataDir = path.join(request.isv, 'metadata');
+    const writeMetadata = async (): Promise<string[]> => {
+      const metadata = typeof request.metadata === 'function' ? await request.metadata() : request.metadata;
+      for (const file of metadata) assertPlainName(file.name, `metadata file name for ${request.isv}`);
+      return writeNamedFiles(this.dir, metadataDir, metadata);
+    };
+    const files = await writeMetadata();
     const lines = request.logFile ? await readRunLog(request.logFile, logger) : '';
     if (lines) {
       const log = path.posix.join(request.isv, 'logs', `${(request.now ?? new Date()).toISOString().slice(0, 10)}.log`);
@@ -142,7 +172,11 @@ class WorkingCopy implements ConfigRepo {
     }
     await retryWhileRemoteMoves(
       async (attempt) => {
-        if (attempt > 1) await this.#catchUp(git, upstream);
+        if (attempt > 1) {
+          await this.#catchUp(git, upstream);
+          // The rebase kept the remote's metadata; write it as deployed now, on top.
+          await this.#commit(git, await writeMetadata(), `${message} (metadata as deployed after catching up)`);
+        }
         await pushHead(git, upstream.remote, upstream.ref, upstream.url);
       },
       { what: `the ${WHAT}`, logger, retries: this.#options.retries, signal: this.#options.signal },
@@ -150,6 +184,45 @@ class WorkingCopy implements ConfigRepo {
     const commit = await headCommit(git);
     logger.debug({ commit, files }, `backed up ${request.isv} to the ${WHAT} (${commit.slice(0, 12)})`);
     return { files, commit, pushed: true };
+  }
+
+  /**
+   * Take the working copy's backup lock: `<git dir>/raas-backup.lock`, created exclusively,
+   * naming the process and host. A lock whose process is gone (on this host) is taken over;
+   * a live one is waited for, up to lockTimeoutMs. Returns the release.
+   */
+  async #lock(git: SimpleGit): Promise<() => Promise<void>> {
+    const { logger, signal } = this.#options;
+    const file = path.resolve(this.dir, (await git.raw(['rev-parse', '--git-dir'])).trim(), LOCK_FILE);
+    const me = `${process.pid} ${os.hostname()}\n`;
+    const timeout = this.#options.lockTimeoutMs ?? 120_000;
+    const deadline = Date.now() + timeout;
+    let told = false;
+    for (;;) {
+      try {
+        await writeFile(file, me, { flag: 'wx' });
+        return () => rm(file, { force: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw new OperationError(`cannot lock ${this.dir} for the backup: ${(error as Error).message}`, { where: file });
+        }
+      }
+      const holder = await readFile(file, 'utf8').catch(() => '');
+      const [pid, host] = holder.trim().split(' ');
+      if (pid && host === os.hostname() && !processAlive(Number(pid))) {
+        if (await removeIfUnchanged(file, holder)) logger.warn(`removed the lock of raas process ${pid}, which ended without releasing it (${file})`);
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new OperationError(`another raas run (${pid ? `process ${pid} on ${host}` : 'starting'}) is backing up to ${this.dir}; gave up waiting after ${Math.round(timeout / 1000)} s`, {
+          where: file,
+          fix: `run again when it has finished; if no raas is running there, remove ${file}`,
+        });
+      }
+      if (!told) logger.info(`waiting for another raas run (process ${pid ?? '?'}) to finish its backup to ${this.dir}`);
+      told = true;
+      await sleep(50 + Math.floor(Math.random() * 100), undefined, { signal });
+    }
   }
 
   /** Commits exactly `files`; false when they hold nothing new. */
@@ -177,6 +250,7 @@ class WorkingCopy implements ConfigRepo {
     }
     try {
       // In the user's checkout a conflict is theirs to resolve; in our clone our files win.
+      // Metadata files never conflict (their driver keeps the remote's version; see backup).
       await git.raw(['rebase', '--autostash', ...(this.#ours ? ['-X', 'theirs'] : []), 'FETCH_HEAD']);
     } catch (error) {
       await git.raw(['rebase', '--abort']).catch(() => undefined);
@@ -192,7 +266,7 @@ export async function openConfigRepo(options: OpenConfigRepoOptions): Promise<Co
   await mkdir(options.workDir, { recursive: true });
   const attributes = path.join(options.workDir, 'raas-merge-attributes');
   await writeFile(attributes, MERGE_ATTRIBUTES);
-  const git = { signal: options.signal, config: [`core.attributesFile=${attributes}`] };
+  const git = { signal: options.signal, config: [`core.attributesFile=${attributes}`, ...MERGE_DRIVERS], mergeDriver: true };
   if (options.dir !== undefined) {
     const dir = path.resolve(options.dir);
     if (!existsSync(dir)) throw new ConfigError(`the ${WHAT} ${dir} does not exist`);
@@ -202,4 +276,34 @@ export async function openConfigRepo(options: OpenConfigRepoOptions): Promise<Co
   if (options.url === undefined) throw new ConfigError(`no ${WHAT}: give a directory or a URL`, { fix: 'set RAAS_CONF_REPO' });
   const clone = await shallowClone(options.url, { ...git, parentDir: options.workDir, branch: options.branch, what: WHAT });
   return new WorkingCopy(clone.dir, clone.git, true, options);
+}
+
+const processAlive = (pid: number): boolean => {
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Remove a stale lock only if it still holds what was read: moved aside first, so that a
+ * lock another run took in the meantime is put back rather than deleted.
+ */
+async function removeIfUnchanged(file: string, seen: string): Promise<boolean> {
+  const aside = `${file}.${randomBytes(4).toString('hex')}`;
+  try {
+    await rename(file, aside);
+  } catch {
+    return false;
+  }
+  if ((await readFile(aside, 'utf8').catch(() => '')) === seen) {
+    await rm(aside, { force: true });
+    return true;
+  }
+  await link(aside, file).catch(() => undefined);
+  await rm(aside, { force: true });
+  return false;
 }

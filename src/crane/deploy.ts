@@ -38,6 +38,8 @@ export interface DeployResult {
   readonly commit: string;
   /** Every metadata file in the data directory afterwards, by name. */
   readonly files: ReadonlyMap<string, string>;
+  /** The branch deployed to. */
+  readonly branch: string;
 }
 
 function checkDataDir(dataDir: string): string {
@@ -91,13 +93,13 @@ export async function deployMetadata(options: DeployOptions): Promise<DeployResu
         if (paths.length > 0) await clone.git.raw(['add', '--force', '--', ...paths]);
         if ((await stagedPaths(clone.git)).length === 0) {
           logger.debug(`${dataDir} in the ${WHAT} already holds ${files.map((f) => f.name).join(', ') || 'nothing new'}`);
-          return { changed: false, commit: await headCommit(clone.git), files: after };
+          return { changed: false, commit: await headCommit(clone.git), files: after, branch: clone.branch };
         }
         await clone.git.commit(options.message);
         await pushHead(clone.git, 'origin', `refs/heads/${clone.branch}`, options.remote);
         const commit = await headCommit(clone.git);
         logger.debug({ commit, files: paths }, `pushed ${commit.slice(0, 12)} to the ${WHAT}`);
-        return { changed: true, commit, files: after };
+        return { changed: true, commit, files: after, branch: clone.branch };
       },
       { what: `the ${WHAT}`, logger, retries: options.retries, signal },
     );
@@ -117,6 +119,28 @@ export async function checkAppRemote(remote: string, signal?: AbortSignal): Prom
   } catch (error) {
     throw gitFailure(`cannot reach the ${WHAT}`, remote, error);
   }
+}
+
+/**
+ * The metadata files the Crane app serves now, by name: those `deployed` left while the
+ * branch is still at its commit (one `git ls-remote`), else read again, because another
+ * run deployed since. Backups take their metadata from here, so that the last backup to
+ * land holds what was deployed last, whichever order concurrent runs finish in.
+ */
+export async function deployedNow(
+  remote: string,
+  deployed: DeployResult,
+  options: { readonly dataDir: string; readonly workDir: string; readonly signal?: AbortSignal },
+): Promise<ReadonlyMap<string, string>> {
+  let head: string | undefined;
+  try {
+    head = (await gitIn(process.cwd(), { signal: options.signal }).listRemote([remote, `refs/heads/${deployed.branch}`])).split(/\s/)[0];
+  } catch (error) {
+    throw gitFailure(`cannot reach the ${WHAT}`, remote, error);
+  }
+  if (head === deployed.commit) return deployed.files;
+  const files = await readDeployedMetadata(remote, options.dataDir, options.workDir, { branch: deployed.branch, signal: options.signal });
+  return new Map(files.map((f) => [f.name, f.text]));
 }
 
 /** The metadata files Crane loads from the app repository's data directory, sorted by name. */

@@ -1,3 +1,5 @@
+import { ConfigError } from '../errors.ts';
+
 /**
  * Bounds on what an archive may make raas do. Archives come from outside (ISVs, Pulp
  * exports of unknown age), so every resource an archive can claim is capped and a
@@ -28,3 +30,23 @@ export const DEFAULT_LIMITS: ArchiveLimits = {
 };
 
 export const resolveLimits = (overrides: Partial<ArchiveLimits> = {}): ArchiveLimits => ({ ...DEFAULT_LIMITS, ...overrides });
+
+/** The environment variable that overrides limits: "maxUnpackedBytes=1073741824,maxEntries=5000". */
+export const LIMITS_VARIABLE = 'RAAS_ARCHIVE_LIMITS';
+
+/** Limits named in RAAS_ARCHIVE_LIMITS (positive whole numbers); a wrong name or value is a ConfigError. */
+export function parseLimits(text: string | undefined): Partial<ArchiveLimits> {
+  const limits: Record<string, number> = {};
+  for (const item of (text ?? '').split(/[\s,]+/).filter(Boolean)) {
+    const [name = '', value = ''] = item.split('=');
+    const n = Number(value);
+    if (!(name in DEFAULT_LIMITS)) {
+      throw new ConfigError(`unknown archive limit '${name}'`, { where: LIMITS_VARIABLE, fix: `use ${Object.keys(DEFAULT_LIMITS).join(', ')}` });
+    }
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+      throw new ConfigError(`'${value}' is not a positive whole number`, { where: `${LIMITS_VARIABLE} ${name}`, fix: `write ${name}=<number>` });
+    }
+    limits[name] = n;
+  }
+  return limits as Partial<ArchiveLimits>;
+}

@@ -18,6 +18,8 @@ export interface GitOptions {
   readonly signal?: AbortSignal | undefined;
   /** Extra `-c key=value` settings for every command. */
   readonly config?: readonly string[];
+  /** `config` defines a merge driver (simple-git refuses them otherwise); only for raas's own, fixed drivers. */
+  readonly mergeDriver?: boolean;
 }
 
 export interface Clone {
@@ -36,6 +38,7 @@ export function gitIn(dir: string, options: GitOptions = {}): SimpleGit {
     baseDir: dir,
     allowEnvironment: Object.keys(process.env),
     config: [...(options.config ?? [])],
+    ...(options.mergeDriver ? { unsafe: { allowUnsafeMergeDriver: true } } : {}),
     ...(options.signal ? { abort: options.signal } : {}),
   });
 }

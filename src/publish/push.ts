@@ -8,11 +8,12 @@ import { obtainArchive } from '../fetch/archive-source.ts';
 import type { DownloadOptions } from '../fetch/download.ts';
 import { maskedLayersFromCraneFiles, partitionMasked } from '../image/mask.ts';
 import type { ImageRepository, V1Image } from '../image/model.ts';
+import type { ArchiveLimits } from '../image/limits.ts';
 import { readArchive } from '../image/read.ts';
 import { sha256OfBlob, verifyLayers } from '../image/verify.ts';
 import type { Logger } from '../log.ts';
 import { openStore } from '../storage/open.ts';
-import { checkAppRemote, deployMetadata } from '../crane/deploy.ts';
+import { checkAppRemote, deployedNow, deployMetadata } from '../crane/deploy.ts';
 import { loadBaseMetadata } from './base-metadata.ts';
 import { appPrefix } from './layout.ts';
 import { nextRedirectFile } from './metadata.ts';
@@ -36,6 +37,8 @@ export interface PushRequest {
   readonly signal: AbortSignal;
   readonly configRepo: ConfigRepo;
   readonly progress?: { readonly download?: DownloadOptions['onProgress']; readonly upload?: UploadProgress };
+  /** Bounds on what the archive may claim (RAAS_ARCHIVE_LIMITS); the defaults otherwise. */
+  readonly limits?: Partial<ArchiveLimits>;
 }
 
 export interface PushReport {
@@ -97,7 +100,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
       isv: isv.name, image, file: request.file, cwd: request.cwd, exportUrl: config.pulp.exportUrl,
       workDir: request.workDir, logger, signal, maxDownloadBytes: 64 * 1024 ** 3, onProgress: request.progress?.download,
     });
-    const repo = await readArchive(archive.path, { workDir: request.workDir, logger });
+    const repo = await readArchive(archive.path, { workDir: request.workDir, logger, limits: request.limits });
     logger.info(`Read ${repo.format} archive ${archive.origin}: ${repo.images.length} layers, tags ${[...repo.tags.keys()].join(', ') || '(none)'}`);
     if (repo.archiveName && repo.archiveName !== image) logger.warn(`the archive calls the image ${repo.archiveName}; publishing it as ${image}`);
     const tags = resolveTags(repo, request.tag);
@@ -115,7 +118,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
       if (!publishedIds.has(id)) throw new InputError(`tag ${tag} points to masked image ${id}`, { where: 'archive tags', fix: 'tags must name the ISV\'s own top layer' });
     }
 
-    await store.check({ write: !request.dryRun });
+    await store.check({ write: false });
     const remote = await platform.appRemote();
     await checkAppRemote(remote, signal);
     const registryUrl = isv.registryUrl ?? (await platform.registryUrl());
@@ -128,6 +131,8 @@ export async function push(request: PushRequest): Promise<PushReport> {
     await verifyDeclaredDigests(plan.upload, request.jobs);
     logger.info(`${plan.upload.length} objects to upload, ${plan.present.length} already in ${store.location}`);
     const v2 = await prepareV2({ store, isv: isv.name, flatName: flat, image, repo, tags, masked: new Map(masked.map((m) => [m.id, hosted.get(m.id)])), listing, jobs: request.jobs, logger });
+    // The write probe comes after every check of the archive, so a refused archive leaves storage untouched.
+    if (!request.dryRun) await store.check({ write: true });
 
     const report = (extra: Partial<PushReport>): PushReport => ({
       isv: isv.name, image, dryRun: request.dryRun,
@@ -169,7 +174,12 @@ export async function push(request: PushRequest): Promise<PushReport> {
     if (request.commit) {
       const done = await request.configRepo.backup({
         isv: isv.name, command: 'push', image,
-        metadata: [{ name: `${flat}.json`, text: deployed.files.get(metadataName)! }, { name: `${flat}@v2.json`, text: deployed.files.get(v2.metadataName)! }],
+        // As the Crane app serves it when the backup lands: another run may have deployed since.
+        metadata: async () => {
+          const now = await deployedNow(remote, deployed, { dataDir, workDir: `${request.workDir}/app`, signal });
+          const text = (name: string) => now.get(name) ?? deployed.files.get(name)!;
+          return [{ name: `${flat}.json`, text: text(metadataName) }, { name: `${flat}@v2.json`, text: text(v2.metadataName) }];
+        },
         logFile: request.runLog,
       });
       backup = { commit: done.commit };

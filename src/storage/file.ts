@@ -103,13 +103,14 @@ export function createFileStore(options: FileStoreOptions): FileStore {
     location,
     root,
 
-    async list(keyPrefix) {
+    async list(keyPrefix, { limit = Infinity } = {}) {
       checkPrefix(keyPrefix, location);
       const keys = (await walk(keyPrefix))
         .filter((entry) => entry.isFile())
         .map((entry) => keyOf(entry))
         .filter((key) => key.startsWith(keyPrefix) && !key.split('/').some((s) => s.startsWith('.')))
-        .sort();
+        .sort()
+        .slice(0, limit);
       const found = new Map<string, ListedObject>();
       const sizes = await Promise.all(keys.map((key) => fs.stat(path.join(root, key)).then((s) => s.size, () => undefined)));
       keys.forEach((key, i) => {

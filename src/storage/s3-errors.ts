@@ -65,6 +65,23 @@ interface SdkError {
 
 export const httpStatus = (err: unknown): number | undefined => (err as SdkError)?.$metadata?.httpStatusCode;
 
+const RETRYABLE_NAMES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestTimeout', 'RequestTimeoutException', 'TimeoutError', 'InternalError']);
+
+/**
+ * Whether another attempt may succeed, as the SDK's standard retry strategy decides it:
+ * 5xx, 429, throttling, timeouts and broken connections. Requests with streamed bodies are
+ * retried by raas (the SDK cannot replay a stream), so it needs the same judgement.
+ */
+export function transient(err: unknown, depth = 0): boolean {
+  const e = (err ?? {}) as SdkError & { cause?: unknown };
+  if (e.name === 'AbortError') return false;
+  const status = httpStatus(err);
+  if (status !== undefined && (status >= 500 || status === 429)) return true;
+  if (RETRYABLE_NAMES.has(e.name ?? '') || RETRYABLE_NAMES.has(e.code ?? '')) return true;
+  if (status === undefined && (NETWORK_CODES.has(e.code ?? '') || /socket hang up|ECONNRESET/.test(e.message ?? ''))) return true;
+  return e.cause !== undefined && depth < 5 && transient(e.cause, depth + 1);
+}
+
 /**
  * Turn an SDK error into a RaasError that says where and what to do. The SDK error is
  * not kept as the cause: some carry the access key id, the string to sign and the

@@ -9,10 +9,12 @@ import {
   type ObjectCannedACL,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import type { LimitFunction } from 'p-limit';
+import pRetry from 'p-retry';
 import { IntegrityError } from '../errors.ts';
 import type { Blob } from '../image/model.ts';
 import type { Logger } from '../log.ts';
-import type { Budget } from './budget.ts';
+import { transient } from './s3-errors.ts';
 import type { PutOptions, PutResult } from './store.ts';
 
 const MiB = 1024 * 1024;
@@ -20,7 +22,9 @@ const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
 const MAX_PARTS = 10_000;
-const DEFAULT_PART_SIZE = 8 * MiB;
+const DEFAULT_PART_SIZE = 16 * MiB;
+/** Attempts per request: transient failures (5xx, SlowDown, resets, timeouts) are retried with jittered backoff. */
+export const MAX_ATTEMPTS = 5;
 
 /** User metadata (x-amz-meta-raas-sha256) holding the hex sha256 of the object. */
 export const SHA256_METADATA = 'raas-sha256';
@@ -31,7 +35,12 @@ export interface Uploader {
   readonly acl: ObjectCannedACL | undefined;
   /** Fixed part size; otherwise chosen per object. */
   readonly partSize: number | undefined;
-  readonly budget: Budget;
+  /** Requests (whole objects or parts) in flight across the store. */
+  readonly requests: LimitFunction;
+  /** Reading passes that hash blobs before they are sent; they are CPU-bound, so few at a time. */
+  readonly hashing: LimitFunction;
+  /** Send x-amz-checksum-sha256, which S3 verifies and keeps with the object (AWS; many S3-compatible servers reject it). */
+  readonly checksums: boolean;
   /** Multipart uploads in flight in this process, which cleanupIncomplete must spare. */
   readonly uploads: Set<string>;
   readonly log: Logger;
@@ -39,130 +48,172 @@ export interface Uploader {
   run<T>(op: string, key: string, call: () => Promise<T>): Promise<T>;
 }
 
-/** Parts of at least 8 MiB (fewer requests for big layers), grown so no object needs more than 10000. */
+/** Parts of at least 16 MiB (fewer requests for big layers), grown so no object needs more than 10000. */
 export function partSizeFor(size: number, fixed: number | undefined): number {
   const least = Math.ceil(size / MAX_PARTS / MiB) * MiB;
   return Math.max(fixed ?? DEFAULT_PART_SIZE, least);
 }
 
+/**
+ * Write one object. Blobs are never held in memory: one reading pass hashes the object
+ * (and each part, when it is split), then the bytes stream from the archive to S3 with
+ * their sha256 signed into each request. So the SDK does not hash them again, and S3
+ * refuses a body that differs from what was hashed, e.g. because the archive changed in
+ * between. (Servers that skip that check, like s3rver, would store the changed bytes.)
+ */
 export async function putObject(up: Uploader, key: string, body: Blob | Buffer, options: PutOptions): Promise<PutResult> {
-  const size = Buffer.isBuffer(body) ? body.length : body.size;
-  const partSize = partSizeFor(size, up.partSize);
-  if (!Buffer.isBuffer(body) && size > partSize) return putMultipart(up, key, body, partSize, options);
-
-  // A Buffer is in memory already; a Blob is read whole into memory here.
-  const release = await up.budget.acquire(Buffer.isBuffer(body) ? 0 : size);
-  try {
-    const data = Buffer.isBuffer(body) ? body : await readRange(body, 0, size, where(up, key));
-    const sha256 = createHash('sha256').update(data).digest('hex');
-    // Checked before sending, so a mismatch leaves nothing behind.
-    checkDigest(up, key, options.sha256, sha256);
-    await up.run('PutObject', key, () =>
-      up.client.send(
-        new PutObjectCommand({
-          Bucket: up.bucket,
-          Key: key,
-          Body: data,
-          ContentLength: size,
-          ContentType: options.contentType,
-          Metadata: { [SHA256_METADATA]: sha256 },
-          ACL: up.acl,
-        }),
+  if (Buffer.isBuffer(body)) return putBuffer(up, key, body, options);
+  const partSize = partSizeFor(body.size, up.partSize);
+  const digests = await up.hashing(() => digestsOf(body, partSize, where(up, key), options.signal));
+  checkDigest(up, key, options.sha256, digests.sha256);
+  if (digests.parts.length > 1) return putMultipart(up, key, body, partSize, digests, options);
+  await streamed(up, 'PutObject', key, options.signal, async () => {
+    const stream = body.open();
+    try {
+      return await up.client.send(
+        signed(new PutObjectCommand({ ...objectFields(up, key, options.contentType, digests.sha256), Body: stream, ContentLength: body.size, ...checksum(up, digests.sha256) }), digests.sha256),
         { abortSignal: options.signal },
-      ),
-    );
-    options.onProgress?.(size);
-    return { size, sha256 };
-  } finally {
-    release();
-  }
+      );
+    } finally {
+      stream.destroy();
+    }
+  });
+  options.onProgress?.(body.size);
+  return { size: body.size, sha256: digests.sha256 };
 }
 
-async function putMultipart(up: Uploader, key: string, blob: Blob, partSize: number, options: PutOptions): Promise<PutResult> {
+/** Small objects already in memory; the SDK retries these itself. */
+async function putBuffer(up: Uploader, key: string, data: Buffer, options: PutOptions): Promise<PutResult> {
+  const sha256 = createHash('sha256').update(data).digest('hex');
+  // Checked before sending, so a mismatch leaves nothing behind.
+  checkDigest(up, key, options.sha256, sha256);
+  await up.requests(() =>
+    up.run('PutObject', key, () =>
+      up.client.send(
+        signed(new PutObjectCommand({ ...objectFields(up, key, options.contentType, sha256), Body: data, ContentLength: data.length, ...checksum(up, sha256) }), sha256),
+        { abortSignal: options.signal },
+      ),
+    ),
+  );
+  options.onProgress?.(data.length);
+  return { size: data.length, sha256 };
+}
+
+interface Digests {
+  /** Hex sha256 of the whole object. */
+  readonly sha256: string;
+  /** Hex sha256 of each part; the object's own for a single part. */
+  readonly parts: readonly string[];
+}
+
+async function putMultipart(up: Uploader, key: string, blob: Blob, partSize: number, digests: Digests, options: PutOptions): Promise<PutResult> {
   const { signal } = options;
-  // The checksum is metadata, fixed when the upload is created; without a declared
-  // digest that takes a reading pass first (local reads are far faster than the upload).
-  const sha256 = options.sha256?.toLowerCase() ?? (await hashBlob(blob, where(up, key), signal));
-  const crc = (await up.client.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED';
-  const created = await up.run('CreateMultipartUpload', key, () =>
-    up.client.send(
-      new CreateMultipartUploadCommand({
-        Bucket: up.bucket,
-        Key: key,
-        ContentType: options.contentType,
-        Metadata: { [SHA256_METADATA]: sha256 },
-        ACL: up.acl,
-        ChecksumAlgorithm: crc ? 'CRC32' : undefined,
-      }),
-      { abortSignal: signal },
+  const created = await up.requests(() =>
+    up.run('CreateMultipartUpload', key, () =>
+      up.client.send(
+        new CreateMultipartUploadCommand({ ...objectFields(up, key, options.contentType, digests.sha256), ...(up.checksums ? { ChecksumAlgorithm: 'SHA256' } : {}) }),
+        { abortSignal: signal },
+      ),
     ),
   );
   const uploadId = created.UploadId!;
   up.uploads.add(uploadId);
-
-  const hash = createHash('sha256');
-  const parts: CompletedPart[] = [];
-  const inFlight = new Set<Promise<void>>();
-  let failure: { error: unknown } | undefined;
+  // The first failed part stops the others, queued or running.
+  const failed = new AbortController();
+  const partSignal = signal ? AbortSignal.any([signal, failed.signal]) : failed.signal;
   try {
-    for (let start = 0, partNumber = 1; start < blob.size && !failure; start += partSize, partNumber += 1) {
+    const sending = digests.parts.map(async (sha256, i): Promise<CompletedPart> => {
+      const start = i * partSize;
       const end = Math.min(start + partSize, blob.size);
-      const release = await up.budget.acquire(end - start);
-      if (failure) {
-        release();
-        break;
-      }
-      let data: Buffer;
       try {
-        signal?.throwIfAborted();
-        data = await readRange(blob, start, end, where(up, key));
+        const out = await streamed(up, 'UploadPart', key, partSignal, async () => {
+          const stream = blob.open(start, end);
+          try {
+            const part = { Bucket: up.bucket, Key: key, UploadId: uploadId, PartNumber: i + 1, Body: stream, ContentLength: end - start, ...checksum(up, sha256) };
+            return await up.client.send(signed(new UploadPartCommand(part), sha256), { abortSignal: partSignal });
+          } finally {
+            stream.destroy();
+          }
+        });
+        options.onProgress?.(end - start);
+        return { PartNumber: i + 1, ETag: out.ETag, ...(up.checksums ? { ChecksumSHA256: out.ChecksumSHA256 } : {}) };
       } catch (error) {
-        release();
+        failed.abort(error);
         throw error;
       }
-      // Parts are read in order, so the digest covers exactly the bytes sent.
-      hash.update(data);
-      const number = partNumber;
-      const sending = up
-        .run('UploadPart', key, () =>
-          up.client.send(
-            new UploadPartCommand({ Bucket: up.bucket, Key: key, UploadId: uploadId, PartNumber: number, Body: data }),
-            { abortSignal: signal },
-          ),
-        )
-        .then(
-          (out) => {
-            parts.push({ PartNumber: number, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32 });
-            options.onProgress?.(data.length);
-          },
-          (error: unknown) => {
-            failure ??= { error };
-          },
-        )
-        .finally(() => {
-          release();
-          inFlight.delete(sending);
-        });
-      inFlight.add(sending);
-    }
-    await Promise.all(inFlight);
-    if (failure) throw failure.error;
-    checkDigest(up, key, sha256, hash.digest('hex'));
-    parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
-    await up.run('CompleteMultipartUpload', key, () =>
-      up.client.send(
-        new CompleteMultipartUploadCommand({ Bucket: up.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
-        { abortSignal: signal },
+    });
+    const settled = await Promise.allSettled(sending);
+    if (failed.signal.aborted) throw failed.signal.reason;
+    const parts = settled.map((s) => (s as PromiseFulfilledResult<CompletedPart>).value);
+    await up.requests(() =>
+      up.run('CompleteMultipartUpload', key, () =>
+        up.client.send(
+          new CompleteMultipartUploadCommand({ Bucket: up.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+          { abortSignal: signal },
+        ),
       ),
     );
-    return { size: blob.size, sha256 };
+    return { size: blob.size, sha256: digests.sha256 };
   } catch (error) {
-    await Promise.allSettled(inFlight);
     await abandon(up, key, uploadId);
     throw error;
   } finally {
     up.uploads.delete(uploadId);
   }
+}
+
+/** A request whose body is a stream, retried here with a fresh stream each time: the SDK cannot replay one. */
+function streamed<T>(up: Uploader, op: string, key: string, signal: AbortSignal | undefined, send: () => Promise<T>): Promise<T> {
+  return up.requests(() =>
+    up.run(op, key, () =>
+      pRetry(send, { retries: MAX_ATTEMPTS - 1, minTimeout: 200, randomize: true, signal, shouldRetry: ({ error }) => transient(error) }),
+    ),
+  );
+}
+
+type SignableCommand = PutObjectCommand | UploadPartCommand;
+
+/** Sign the body with the sha256 raas computed: the SDK then does not hash it itself, and S3 verifies it. */
+function signed<C extends SignableCommand>(command: C, sha256: string): C {
+  (command as PutObjectCommand).middlewareStack.add(
+    (next) => (args) => {
+      (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha256;
+      return next(args);
+    },
+    { step: 'build', name: 'raasPayloadSha256' },
+  );
+  return command;
+}
+
+const objectFields = (up: Uploader, key: string, contentType: string, sha256: string) => ({
+  Bucket: up.bucket,
+  Key: key,
+  ContentType: contentType,
+  Metadata: { [SHA256_METADATA]: sha256 },
+  ACL: up.acl,
+});
+
+const checksum = (up: Uploader, sha256: string) =>
+  up.checksums ? { ChecksumAlgorithm: 'SHA256' as const, ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64') } : {};
+
+/** One reading pass over a blob: the sha256 of the whole and, when it is split, of each part. */
+async function digestsOf(blob: Blob, partSize: number, target: string, signal: AbortSignal | undefined): Promise<Digests> {
+  const count = Math.max(1, Math.ceil(blob.size / partSize));
+  const whole = createHash('sha256');
+  const parts: string[] = [];
+  let read = 0;
+  for (let start = 0; parts.length < count; start += partSize) {
+    const part = count > 1 ? createHash('sha256') : whole;
+    for await (const chunk of blob.open(start, Math.min(start + partSize, blob.size)) as AsyncIterable<Buffer>) {
+      signal?.throwIfAborted();
+      if (part !== whole) whole.update(chunk);
+      part.update(chunk);
+      read += chunk.length;
+    }
+    parts.push(part.digest('hex'));
+  }
+  if (read !== blob.size) throw sizeChanged(target, 0, blob.size);
+  return { sha256: count > 1 ? whole.digest('hex') : parts[0]!, parts };
 }
 
 async function abandon(up: Uploader, key: string, uploadId: string): Promise<void> {
@@ -183,31 +234,6 @@ function checkDigest(up: Uploader, key: string, expected: string | undefined, ac
       fix: 'the archive is corrupt or changed while it was read; export it again',
     });
   }
-}
-
-/** Read bytes [start, end) of a blob into one buffer, insisting on exactly that many. */
-async function readRange(blob: Blob, start: number, end: number, target: string): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(end - start);
-  let filled = 0;
-  for await (const chunk of blob.open(start, end) as AsyncIterable<Buffer>) {
-    if (filled + chunk.length > out.length) throw sizeChanged(target, start, end);
-    chunk.copy(out, filled);
-    filled += chunk.length;
-  }
-  if (filled !== out.length) throw sizeChanged(target, start, end);
-  return out;
-}
-
-async function hashBlob(blob: Blob, target: string, signal: AbortSignal | undefined): Promise<string> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of blob.open() as AsyncIterable<Buffer>) {
-    signal?.throwIfAborted();
-    hash.update(chunk);
-    size += chunk.length;
-  }
-  if (size !== blob.size) throw sizeChanged(target, 0, blob.size);
-  return hash.digest('hex');
 }
 
 const sizeChanged = (target: string, start: number, end: number): IntegrityError =>

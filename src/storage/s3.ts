@@ -19,9 +19,9 @@ import { ConfigError, OperationError } from '../errors.ts';
 import { isHex64 } from '../image/model.ts';
 import type { Logger } from '../log.ts';
 import { checkKey, checkPrefix, encodeKeyPath, normalizePrefix, withTrailingSlash } from './keys.ts';
+import pLimit from 'p-limit';
 import { httpStatus, wrapS3Error, type S3ErrorContext } from './s3-errors.ts';
-import { createBudget } from './budget.ts';
-import { MAX_PART_SIZE, MIN_PART_SIZE, SHA256_METADATA, putObject, type Uploader } from './s3-put.ts';
+import { MAX_ATTEMPTS, MAX_PART_SIZE, MIN_PART_SIZE, SHA256_METADATA, putObject, type Uploader } from './s3-put.ts';
 import type { ListedObject, Store } from './store.ts';
 
 export { publicReadPolicy } from './s3-errors.ts';
@@ -45,13 +45,13 @@ export interface S3StoreOptions {
   readonly acl: 'public-read' | 'none';
   /** Public base URL of the store root (the prefix), e.g. a CDN; derived from bucket and region otherwise. */
   readonly publicUrl?: string;
-  /** Requests (parts or whole objects) in flight across the store; their bodies share a 128 MiB memory budget. */
+  /** Requests (parts or whole objects) in flight across the store. */
   readonly maxConcurrency: number;
-  /** Fixed multipart part size in bytes (5 MiB - 5 GiB); otherwise at least 8 MiB, grown for huge objects. */
+  /** Fixed multipart part size in bytes (5 MiB - 5 GiB); otherwise at least 16 MiB, grown for huge objects. */
   readonly partSize?: number;
   /**
-   * Send CRC32 checksums with uploads. Default: on for AWS, off for custom endpoints,
-   * as many S3-compatible servers reject the newer checksum headers.
+   * Send SHA-256 checksums (x-amz-checksum-sha256) with uploads. Default: on for AWS, off
+   * for custom endpoints, as many S3-compatible servers reject the newer checksum headers.
    */
   readonly requestChecksums?: boolean;
   readonly logger: Logger;
@@ -69,12 +69,10 @@ export interface S3Store extends Store {
 const CONNECT_TIMEOUT_MS = 10_000;
 /** A socket idle this long is taken as dead; the request is retried on a new one. */
 const SOCKET_TIMEOUT_MS = 120_000;
-/** Transient failures (5xx, SlowDown, resets, timeouts) are retried with jittered backoff; 4xx are not. */
-const MAX_ATTEMPTS = 5;
-/** Request bodies held in memory at once, across all uploads (or one part, if bigger). */
-const MEMORY_BUDGET = 128 * 1024 * 1024;
-/** Sockets beyond the upload budget for listings, stats and copies running beside uploads. */
+/** Sockets beyond the upload requests for listings, stats and copies running beside them. */
 const EXTRA_SOCKETS = 8;
+/** Hashing passes at once: they run on the one JavaScript thread, so two keep it busy while reads wait on the disk. */
+const HASHING = 2;
 const BUCKET_LEVEL_OPS = new Set(['HeadBucket', 'ListObjectsV2', 'ListMultipartUploads', 'CreateBucket']);
 
 export function createS3Store(options: S3StoreOptions): S3Store {
@@ -85,9 +83,11 @@ export function createS3Store(options: S3StoreOptions): S3Store {
   const log = options.logger.child({ store: location });
   const acl = options.acl === 'public-read' ? 'public-read' : undefined;
 
+  // Keep-alive: a push makes thousands of small requests for layers of a few KiB.
   const agent = { keepAlive: true, maxSockets: options.maxConcurrency + EXTRA_SOCKETS };
   const httpAgent = new http.Agent(agent);
   const httpsAgent = new https.Agent(agent);
+  const checksums = options.requestChecksums ?? !options.endpoint;
   const client = new S3Client({
     region,
     endpoint: options.endpoint,
@@ -95,7 +95,9 @@ export function createS3Store(options: S3StoreOptions): S3Store {
     credentials: options.credentials,
     maxAttempts: MAX_ATTEMPTS,
     retryMode: 'standard',
-    requestChecksumCalculation: (options.requestChecksums ?? !options.endpoint) ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
+    requestChecksumCalculation: checksums ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
+    // The SDK's own notes (e.g. that it does not retry a streamed body; raas does) are for the run log only.
+    logger: { trace() {}, debug() {}, info() {}, warn: (message: unknown) => log.debug({ sdk: message }, 'AWS SDK warning'), error: (message: unknown) => log.debug({ sdk: message }, 'AWS SDK error') },
     requestHandler: {
       httpAgent,
       httpsAgent,
@@ -146,7 +148,9 @@ export function createS3Store(options: S3StoreOptions): S3Store {
     bucket,
     acl,
     partSize: options.partSize,
-    budget: createBudget(options.maxConcurrency, MEMORY_BUDGET),
+    requests: pLimit(options.maxConcurrency),
+    hashing: pLimit(HASHING),
+    checksums,
     uploads,
     log,
     run,
@@ -163,7 +167,7 @@ export function createS3Store(options: S3StoreOptions): S3Store {
     bucket,
     prefix,
 
-    async list(keyPrefix) {
+    async list(keyPrefix, { limit = Infinity } = {}) {
       checkPrefix(keyPrefix, location);
       const found = new Map<string, ListedObject>();
       await run('ListObjectsV2', prefix + keyPrefix, async () => {
@@ -172,6 +176,7 @@ export function createS3Store(options: S3StoreOptions): S3Store {
             if (object.Key === undefined) continue;
             found.set(object.Key.slice(prefix.length), { size: object.Size ?? 0, etag: object.ETag?.replaceAll('"', '') });
           }
+          if (found.size >= limit) break;
         }
       });
       return found;

@@ -37,8 +37,11 @@ export interface Store {
   /** For messages: "s3://bucket/prefix/" or "file:///dir/". */
   readonly location: string;
 
-  /** Every object under `prefix`, keyed by key relative to the store root; one paginated listing. */
-  list(prefix: string): Promise<Map<string, ListedObject>>;
+  /**
+   * Every object under `prefix`, keyed by key relative to the store root; one paginated
+   * listing. With `limit`, listing stops once that many keys are in (a page may overshoot).
+   */
+  list(prefix: string, options?: { readonly limit?: number }): Promise<Map<string, ListedObject>>;
 
   /** Size and recorded checksum of one object, or undefined when it does not exist. */
   stat(key: string): Promise<ObjectInfo | undefined>;

@@ -10,7 +10,6 @@ import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCom
 import { ConfigError, IntegrityError, OperationError, RaasError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createS3Store, publicReadPolicy, type S3StoreOptions } from '../../src/storage/s3.ts';
-import { createBudget } from '../../src/storage/budget.ts';
 import { partSizeFor } from '../../src/storage/s3-put.ts';
 import type { Store } from '../../src/storage/store.ts';
 import { FAULT_KINDS, startFaultProxy } from '../helpers/fault-proxy.ts';
@@ -319,34 +318,11 @@ describe('s3 store through faults', () => {
   });
 });
 
-describe('s3 upload budget', () => {
+describe('s3 part sizes', () => {
   it('grows parts so no object needs more than 10000', () => {
-    assert.equal(partSizeFor(1, undefined), 8 * MiB);
+    assert.equal(partSizeFor(1, undefined), 16 * MiB);
     assert.equal(partSizeFor(1, 5 * MiB), 5 * MiB);
     const huge = 200 * 1024 * MiB;
     assert.ok(Math.ceil(huge / partSizeFor(huge, undefined)) <= 10_000);
-  });
-
-  it('bounds requests and bytes in flight, first come first served', async () => {
-    const budget = createBudget(3, 10);
-    const order: string[] = [];
-    const take = (name: string, bytes: number) => budget.acquire(bytes).then((release) => (order.push(name), release));
-    const a = await take('a', 6);
-    const b = take('b', 6);
-    const c = take('c', 1);
-    const huge = take('huge', 100);
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual(order, ['a'], 'b waits for bytes, and c does not overtake it');
-    a();
-    a();
-    const releaseB = await b;
-    const releaseC = await c;
-    assert.deepEqual(order, ['a', 'b', 'c']);
-    releaseB();
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual(order, ['a', 'b', 'c'], 'a part bigger than the budget waits for all of it');
-    releaseC();
-    (await huge)();
-    assert.deepEqual(order, ['a', 'b', 'c', 'huge']);
   });
 });

@@ -1,0 +1,85 @@
+import { createHash, createCipheriv, randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { END_OF_ARCHIVE, tarEntry } from '../test/helpers/archives.ts';
+
+/**
+ * Synthetic Pulp 2 exports (the classic raas input: `<repo>.json` + web/<id>/{json,ancestry,layer})
+ * of incompressible layers, written together with the same files already extracted, which
+ * is what the AWS CLI uploads. Layers are streamed to disk, so a 1 GiB case needs no 1 GiB
+ * buffer. Docker refused chains deeper than 127 (raas refuses 256), so many layers are
+ * split into several tagged images.
+ */
+export interface ExportCase {
+  readonly name: string;
+  readonly chains: number;
+  readonly layersPerChain: number;
+  readonly layerBytes: number;
+}
+
+export interface WrittenExport {
+  readonly archive: string;
+  /** The web/ directory of the export, extracted. */
+  readonly extracted: string;
+  readonly objects: number;
+  readonly bytes: number;
+}
+
+const CHUNK = 1024 * 1024;
+
+export function writeExport(dir: string, spec: ExportCase): WrittenExport {
+  const archive = path.join(dir, `${spec.name}.tar`);
+  const extracted = path.join(dir, `${spec.name}-files`);
+  const tar = openSync(archive, 'w');
+  const random = incompressible();
+  let objects = 0;
+  let bytes = 0;
+  const append = (name: string, size: number, body: (write: (data: Buffer) => void) => void): void => {
+    const file = path.join(extracted, name);
+    mkdirSync(path.dirname(file), { recursive: true });
+    const out = openSync(file, 'w');
+    writeSync(tar, tarEntry({ path: `web/${name}`, size }));
+    body((data) => {
+      writeSync(tar, data);
+      writeSync(out, data);
+    });
+    writeSync(tar, Buffer.alloc((512 - (size % 512)) % 512));
+    closeSync(out);
+    objects += 1;
+    bytes += size;
+  };
+
+  const images: { id: string }[] = [];
+  const tags: Record<string, string> = {};
+  for (let c = 0; c < spec.chains; c++) {
+    const ancestry: string[] = [];
+    for (let l = 0; l < spec.layersPerChain; l++) {
+      const id = createHash('sha256').update(randomBytes(32)).digest('hex');
+      const json = Buffer.from(JSON.stringify({ id, parent: ancestry[0], created: '2015-01-01T00:00:00Z', Size: spec.layerBytes }));
+      ancestry.unshift(id);
+      const ancestryBytes = Buffer.from(JSON.stringify(ancestry));
+      append(`${id}/json`, json.length, (write) => write(json));
+      append(`${id}/ancestry`, ancestryBytes.length, (write) => write(ancestryBytes));
+      append(`${id}/layer`, spec.layerBytes, (write) => {
+        for (let left = spec.layerBytes; left > 0; left -= CHUNK) write(random(Math.min(CHUNK, left)));
+      });
+      images.push({ id });
+    }
+    tags[spec.chains === 1 ? 'latest' : `chain${c + 1}`] = ancestry[0]!;
+  }
+  const redirect = Buffer.from(JSON.stringify({
+    type: 'pulp-docker-redirect', version: 1, repository: `bench-${spec.name}`, 'repo-registry-id': `bench/${spec.name}`,
+    url: `https://cdn.example.com/bench-${spec.name}/`, protected: false, images, tags,
+  }));
+  writeSync(tar, tarEntry({ path: `bench-${spec.name}.json`, body: redirect }));
+  writeSync(tar, END_OF_ARCHIVE);
+  closeSync(tar);
+  return { archive, extracted, objects, bytes };
+}
+
+/** AES-CTR keystream: as incompressible as random bytes, and generated at memory speed. */
+function incompressible(): (size: number) => Buffer {
+  const cipher = createCipheriv('aes-256-ctr', randomBytes(32), randomBytes(16));
+  const zeros = Buffer.alloc(CHUNK);
+  return (size) => cipher.update(zeros.subarray(0, size));
+}
