@@ -7,6 +7,7 @@ import type { Config } from '../config/config.ts';
 import { openConfigRepo, type ConfigRepo } from '../configrepo/repo.ts';
 import { ExitCode, RaasError } from '../errors.ts';
 import { createLogger, scrub, type Logger, type LogLevel } from '../log.ts';
+import { processAlive } from '../process-alive.ts';
 
 /** What a command may touch of the process: injected so tests can run commands in-process. */
 export interface Io {
@@ -52,16 +53,6 @@ const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 
 /** Marks a run's temporary directory with "<pid> <host>", so a later run can tell it was abandoned. */
 const RUN_MARKER = '.raas-run';
-
-const processAlive = (pid: number): boolean => {
-  if (!Number.isInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /**
  * A run killed outright (SIGKILL, a crash, a power cut) cannot remove its temporary

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { SimpleGit } from 'simple-git';
 import { ConfigError, OperationError } from '../errors.ts';
 import { scrub, type Logger } from '../log.ts';
+import { processAlive } from '../process-alive.ts';
 import {
   assertPlainName, gitFailure, gitIn, headCommit, openGit, pushHead, retryWhileRemoteMoves, shallowClone, writeNamedFiles,
   type NamedText,
@@ -277,16 +278,6 @@ export async function openConfigRepo(options: OpenConfigRepoOptions): Promise<Co
   const clone = await shallowClone(options.url, { ...git, parentDir: options.workDir, branch: options.branch, what: WHAT });
   return new WorkingCopy(clone.dir, clone.git, true, options);
 }
-
-const processAlive = (pid: number): boolean => {
-  if (!Number.isInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /**
  * Remove a stale lock only if it still holds what was read: moved aside first, so that a
