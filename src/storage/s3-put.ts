@@ -108,11 +108,13 @@ interface Digests {
 
 async function putMultipart(up: Uploader, key: string, blob: Blob, partSize: number, digests: Digests, options: PutOptions): Promise<PutResult> {
   const { signal } = options;
+  signal?.throwIfAborted();
+  // Not cut short by the signal: S3 may create the upload without the client ever learning
+  // its id, and nothing could abort it then. It is one small request; the abort follows.
   const created = await up.requests(() =>
     up.run('CreateMultipartUpload', key, () =>
       up.client.send(
         new CreateMultipartUploadCommand({ ...objectFields(up, key, options.contentType, digests.sha256), ...(up.checksums ? { ChecksumAlgorithm: 'SHA256' } : {}) }),
-        { abortSignal: signal },
       ),
     ),
   );
@@ -122,6 +124,7 @@ async function putMultipart(up: Uploader, key: string, blob: Blob, partSize: num
   const failed = new AbortController();
   const partSignal = signal ? AbortSignal.any([signal, failed.signal]) : failed.signal;
   try {
+    signal?.throwIfAborted();
     const sending = digests.parts.map(async (sha256, i): Promise<CompletedPart> => {
       const start = i * partSize;
       const end = Math.min(start + partSize, blob.size);

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { git } from '../helpers/git.ts';
 import {
   assertConsistent, leftovers, makePauses, pulpArchive, startGateProxy, startRaas, waitForFile, type GateProxy, type Pauses, type SeenRequest,
@@ -26,7 +26,8 @@ import { makeWorld, type World } from '../helpers/world.ts';
 
 interface Context {
   readonly world: World;
-  readonly proxy: GateProxy;
+  /** In front of s3rver (S3 worlds only). */
+  readonly proxy?: GateProxy;
   readonly pauses: Pauses;
 }
 
@@ -54,7 +55,7 @@ const afterLine = (pattern: RegExp, count = 1): KillPoint['arm'] => async () => 
 const holding = (match: (r: SeenRequest) => boolean, nth = 1): KillPoint['arm'] => async ({ proxy }) => {
   let seen = 0;
   let release: (() => void) | undefined;
-  const held = proxy.hold((r) => match(r) && ++seen === nth).then((h) => (release = h.release));
+  const held = proxy!.hold((r) => match(r) && ++seen === nth).then((h) => (release = h.release));
   return { reached: () => held, disarm: () => release?.() };
 };
 
@@ -115,25 +116,17 @@ const KILL_POINTS: readonly KillPoint[] = [
   { name: 'after "backed up"', stage: 'backup', arm: afterLine(/^debug: backed up /) },
 ];
 
-test('SIGKILL at 23 points of a push: nothing dangling after the kill, and the rerun finishes the push', async (t) => {
-  assert.ok(KILL_POINTS.length >= 20);
-  const world = await makeWorld(t, { storage: 's3' });
-  const proxy = await startGateProxy(t, world.s3!.endpoint);
-  const pauses = await makePauses(t, world.root);
-  const cfg = path.join(world.configDir, 'raas.cfg');
-  await writeFile(cfg, (await readFile(cfg, 'utf8')).replace(/endpoint = .*/, `endpoint = ${proxy.endpoint}`));
-  await git(world.configDir, 'commit', '-qam', 'storage through the proxy');
-  await git(world.configDir, 'push', '-q');
-  const ctx: Context = { world, proxy, pauses };
+/** Kill, check, rerun, check, for each point in turn, on one world; returns the table rows. */
+async function killEach(t: TestContext, ctx: Context, points: readonly KillPoint[], options: { strict: boolean }): Promise<{ rows: string[]; incomplete: number; partials: number }> {
+  const { world } = ctx;
   const tmpRoot = await mkdtemp(path.join(os.tmpdir(), 'raas-crash-tmp-'));
   t.after(() => rm(tmpRoot, { recursive: true, force: true }));
-
   const expected = new Map<string, string>();
   const tags = new Map<string, string>();
   const rows: string[] = [];
   let incomplete = 0;
-  for (const [i, point] of KILL_POINTS.entries()) {
-    if (process.env.ONLY && !process.env.ONLY.split(',').includes(String(i + 1))) continue;
+  let partials = 0;
+  for (const [i, point] of points.entries()) {
     await t.test(`${i + 1}. ${point.stage}: ${point.name}`, async () => {
       const round = await pulpArchive(world.root, { tag: `r${i + 1}`, layers: point.layers ?? [2048, 2048, 2048] });
       for (const [k, v] of round.objects) expected.set(k, v);
@@ -151,8 +144,8 @@ test('SIGKILL at 23 points of a push: nothing dangling after the kill, and the r
       await armed.disarm?.();
       assert.equal(killed.signal, 'SIGKILL', `raas ended before the kill (exit ${killed.code}):\n${killed.stderr}`);
 
-      // Nothing dangling, nothing partial, nothing published before its objects.
-      const after = await assertConsistent(world, expected);
+      // Nothing dangling, nothing published before its objects; with the file store, nothing partial visible.
+      const after = await assertConsistent(world, expected, { strict: options.strict });
       const deployedTags = Object.keys(JSON.parse(after.deployed.get('acme-acme-app.json') ?? '{"tags":{}}').tags);
       for (const tag of tags.keys()) assert.ok(deployedTags.includes(tag), `the kill lost tag ${tag} published earlier`);
       const deployedNow = deployedTags.includes(round.tag);
@@ -177,12 +170,56 @@ test('SIGKILL at 23 points of a push: nothing dangling after the kill, and the r
       assert.equal(await git(world.configDir, 'status', '--porcelain'), '', 'the configuration working copy is not clean');
       assert.equal((await git(world.configDir, 'rev-parse', 'HEAD')).trim(), (await git(world.configRemote, 'rev-parse', 'HEAD')).trim(), 'the backup is not pushed');
       assert.ok(!existsSync(path.join(world.configDir, '.git', 'raas-backup.lock')), 'the backup lock is left behind');
+      const stale = world.s3 ? 0 : (await leftovers(world.storageDir)).filter((f) => f.includes('.partial-')).length;
+      partials = stale;
       const uploaded = (rerun.stderr.match(/^Uploaded /gm) ?? []).length;
       rows.push(
         `| ${i + 1} | ${point.stage} | ${point.name} | ${killed.ms} | ${deployedNow ? 'yes' : 'no'} | ${backedUp ? 'yes' : 'no'} | ${left} | ${uploaded} | ${rerun.code}${repaired ? ' (after removing index.lock)' : ''} |`,
       );
     });
   }
-  t.diagnostic(['| # | stage | killed at | ms | deployed | backed up | temp dirs left | rerun uploads | rerun |', ...rows].join('\n'));
+  return { rows, incomplete, partials };
+}
+
+const HEADER = '| # | stage | killed at | ms | deployed | backed up | temp dirs left | rerun uploads | rerun |';
+
+test('SIGKILL at 23 points of a push to S3: nothing dangling after the kill, and the rerun finishes the push', async (t) => {
+  assert.ok(KILL_POINTS.length >= 20);
+  const world = await makeWorld(t, { storage: 's3' });
+  const proxy = await startGateProxy(t, world.s3!.endpoint);
+  const pauses = await makePauses(t, world.root);
+  const cfg = path.join(world.configDir, 'raas.cfg');
+  await writeFile(cfg, (await readFile(cfg, 'utf8')).replace(/endpoint = .*/, `endpoint = ${proxy.endpoint}`));
+  await git(world.configDir, 'commit', '-qam', 'storage through the proxy');
+  await git(world.configDir, 'push', '-q');
+  const { rows, incomplete } = await killEach(t, { world, proxy, pauses }, KILL_POINTS, { strict: false });
+  t.diagnostic([HEADER, ...rows].join('\n'));
   t.diagnostic(`${incomplete} unreferenced objects held partial bodies after a kill (s3rver keeps what arrived); every rerun replaced them`);
+});
+
+/** The file store's writes are raas's own (partial file, then rename): no kill may leave a visible partial object. */
+const FILE_KILL_POINTS: readonly KillPoint[] = [
+  {
+    name: 'a 32 MiB layer half written', stage: 'upload', layers: [32 * 1024 * 1024, 2048],
+    arm: async ({ world }) => ({
+      reached: async (run) => {
+        const partial = async () => (await leftovers(world.storageDir).catch(() => [] as string[])).some((f) => f.includes('.partial-'));
+        while (!(await partial())) {
+          if (run.lines.some((l) => l.startsWith('Deployed '))) assert.fail('no write was caught in progress');
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      },
+    }),
+  },
+  { name: 'after 2nd upload', stage: 'upload', arm: afterLine(/^debug: uploaded /, 2) },
+  { name: 'Crane app pre-receive', stage: 'deploy', arm: hookPause((c) => c.world.craneRemote, 'pre-receive') },
+  { name: 'backup committed, before git push', stage: 'backup', arm: gitPause('push', (c) => c.world.configDir) },
+];
+
+test('SIGKILL at points of a push to the file store: no partial object is ever visible, and the rerun finishes the push', async (t) => {
+  const world = await makeWorld(t, { storage: 'file' });
+  const pauses = await makePauses(t, world.root);
+  const { rows, partials } = await killEach(t, { world, pauses }, FILE_KILL_POINTS, { strict: true });
+  t.diagnostic([HEADER, ...rows].join('\n'));
+  t.diagnostic(`${partials} partial files of killed writes remain in the storage directory (hidden dot files; no command removes them yet)`);
 });
