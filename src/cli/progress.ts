@@ -12,7 +12,9 @@ export function lineProgress(logger: Logger): UploadProgress {
   return {
     start: () => {},
     advance: () => {},
-    finish: (object) => logger.info(`Uploaded ${object.key} (${mib(object.size)})`),
+    finish: (object, ok) => {
+      if (ok) logger.info(`Uploaded ${object.key} (${mib(object.size)})`);
+    },
   };
 }
 

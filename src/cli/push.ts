@@ -3,6 +3,7 @@ import { isvConfig } from '../config/load.ts';
 import { push, type PushReport } from '../publish/push.ts';
 import { ExitCode } from '../errors.ts';
 import { LIMITS_VARIABLE, parseLimits } from '../image/limits.ts';
+import { defaultJournalDir } from '../storage/journal.ts';
 import { barProgress, downloadBar, formatBytes, lineProgress } from './progress.ts';
 import { runCommand, type GlobalOptions, type Io } from './run.ts';
 
@@ -14,11 +15,13 @@ const positiveInt = (value: string): number => {
 
 
 function human(report: PushReport): string {
-  const bytes = report.uploaded.reduce((sum, o) => sum + o.size, 0);
+  const sent = report.uploaded.filter((o) => o.copiedFrom === undefined);
+  const bytes = sent.reduce((sum, o) => sum + o.size, 0);
+  const copied = report.uploaded.length - sent.length;
   const lines = [
     `${report.dryRun ? 'Would publish' : 'Published'} ${report.image} for ${report.isv} from ${report.archive.origin} (${report.archive.format})`,
     `  storage:  ${report.storage}  (clients fetch ${report.url})`,
-    `  objects:  ${report.uploaded.length} ${report.dryRun ? 'to upload' : 'uploaded'} (${formatBytes(bytes)}), ${report.present.length} already there, ${report.masked.length} layers masked`,
+    `  objects:  ${sent.length} ${report.dryRun ? 'to upload' : 'uploaded'} (${formatBytes(bytes)}), ${copied} ${report.dryRun ? 'to copy' : 'copied'} from other apps, ${report.present.length} already there, ${report.masked.length} layers masked`,
     `  v2:       ${report.v2.uploaded.length} ${report.dryRun ? 'to write' : 'written'} (${report.v2.uploaded.filter((o) => o.copied).length} copied from v1 layers), ${report.v2.present.length} already there  (clients fetch ${report.v2.url})`,
     `  tags:     ${Object.keys(report.tags).join(', ')}`,
   ];
@@ -53,7 +56,7 @@ export function registerPush(program: Command, io: Io): void {
             jobs: options.jobs ?? ctx.config.aws.maxConcurrency, commit: globals.commit && !options.dryRun,
             cwd: io.cwd, workDir: ctx.workDir, runLog: ctx.runLog, logger: ctx.logger, signal: ctx.signal, configRepo: ctx.configRepo,
             progress: { upload: bars ?? lineProgress(ctx.logger), ...(download ? { download } : {}) },
-            limits: parseLimits(io.env[LIMITS_VARIABLE]),
+            limits: parseLimits(io.env[LIMITS_VARIABLE]), journalDir: defaultJournalDir(io.env),
           });
           return { exitCode: ExitCode.ok, human: human(report), terse: `${report.pull}\n`, json: { ok: true, ...report } };
         } finally {

@@ -13,12 +13,23 @@ export interface PlannedObject {
   readonly contentType: string;
   /** Hex sha256 the bytes must have, when known before reading them. */
   readonly sha256: string | undefined;
+  /** A key of another app holding the same bytes, to copy server-side instead of uploading. */
+  readonly copyFrom?: string;
 }
 
 export interface UploadPlan {
+  /** Objects to write: uploaded, or copied when they have `copyFrom`. */
   readonly upload: readonly PlannedObject[];
   readonly present: readonly PlannedObject[];
 }
+
+/** Keys of the store root read when looking for layers to copy: enough for the apps of a few ISVs, at 1000 keys a request. */
+const SIBLING_KEYS = 20_000;
+/** Below this a copy saves nothing: checking the source and copying cost two requests where an upload costs one. */
+const MIN_COPY_SIZE = 1024 * 1024;
+/** Same-size layers of other apps checked per layer (a HEAD each); the same v1 id is checked first. */
+const MAX_CANDIDATES = 3;
+const LAYER_KEY = /^([^/]+)\/([0-9a-f]{64})\/layer$/;
 
 const sha256Hex = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const md5Hex = (data: Buffer): string => createHash('md5').update(data).digest('hex');
@@ -32,10 +43,15 @@ function objectsOf(flatName: string, image: V1Image): PlannedObject[] {
 }
 
 /**
- * Decide what must be uploaded from one listing of the app's prefix. An object counts as
+ * Decide what must be written from one listing of the app's prefix. An object counts as
  * already there only when its size matches and its content provably does: small JSON by
  * the single-part ETag (an MD5), anything else by the sha256 raas recorded when it wrote
  * it. ETags alone are not enough: for multipart objects they are not a content hash.
+ *
+ * A missing layer that another app of the store already holds (same size and recorded
+ * sha256, found in one bounded listing of the store root) is copied server-side instead
+ * of uploaded: apps of one ISV share base layers, and pushing an image under a second
+ * name should not send its bytes again.
  */
 export async function planUploads(options: {
   readonly store: Store;
@@ -46,22 +62,58 @@ export async function planUploads(options: {
   readonly hashBlob: (blob: Blob) => Promise<string>;
   readonly concurrency: number;
 }): Promise<UploadPlan> {
+  const { store } = options;
   const limit = pLimit(options.concurrency);
-  const decisions = await Promise.all(
-    options.images.flatMap((image) => objectsOf(options.flatName, image)).map((object) =>
+  const hashes = new Map<PlannedObject, Promise<string>>();
+  const expected = (object: PlannedObject): Promise<string> => {
+    if (object.sha256 !== undefined) return Promise.resolve(object.sha256);
+    if (!hashes.has(object)) hashes.set(object, options.hashBlob(object.body as Blob));
+    return hashes.get(object)!;
+  };
+  const holds = async (key: string, object: PlannedObject): Promise<boolean> => (await store.stat(key))?.sha256 === (await expected(object));
+
+  const objects = options.images.flatMap((image) => objectsOf(options.flatName, image));
+  const present = await Promise.all(
+    objects.map((object) =>
       limit(async () => {
         const listed = options.listing.get(object.key);
-        if (!listed || listed.size !== object.size) return { object, present: false };
-        if (Buffer.isBuffer(object.body) && listed.etag === md5Hex(object.body)) return { object, present: true };
-        const stored = await options.store.stat(object.key);
-        if (!stored?.sha256) return { object, present: false };
-        const expected = object.sha256 ?? (await options.hashBlob(object.body as Blob));
-        return { object, present: stored.sha256 === expected };
+        if (!listed || listed.size !== object.size) return false;
+        if (Buffer.isBuffer(object.body) && listed.etag === md5Hex(object.body)) return true;
+        return holds(object.key, object);
       }),
     ),
   );
+  const missing = objects.filter((_, i) => !present[i]);
+  const copyable = missing.filter((o) => o.kind === 'layer' && o.size >= MIN_COPY_SIZE);
+  const sources = copyable.length > 0 ? await siblingLayers(store, options.flatName) : new Map<number, string[]>();
+  const copies = await Promise.all(
+    copyable.map((object) =>
+      limit(async () => {
+        const sameId = (key: string) => Number(!key.includes(`/${object.image.id}/`));
+        const candidates = [...(sources.get(object.size) ?? [])].sort((a, b) => sameId(a) - sameId(b)).slice(0, MAX_CANDIDATES);
+        for (const key of candidates) {
+          if (await holds(key, object)) return [[object, { ...object, sha256: await expected(object), copyFrom: key }] as const];
+        }
+        return [];
+      }),
+    ),
+  );
+  const copied = new Map(copies.flat());
   return {
-    upload: decisions.filter((d) => !d.present).map((d) => d.object),
-    present: decisions.filter((d) => d.present).map((d) => d.object),
+    upload: missing.map((object) => copied.get(object) ?? object),
+    present: objects.filter((_, i) => present[i]),
   };
+}
+
+/** Layer keys of the other apps in the store, by size. */
+async function siblingLayers(store: Store, flatName: string): Promise<Map<number, string[]>> {
+  const bySize = new Map<number, string[]>();
+  for (const [key, { size }] of await store.list('', { limit: SIBLING_KEYS })) {
+    const app = LAYER_KEY.exec(key)?.[1];
+    if (app === undefined || app === flatName || size < MIN_COPY_SIZE) continue;
+    const keys = bySize.get(size) ?? [];
+    keys.push(key);
+    bySize.set(size, keys);
+  }
+  return bySize;
 }

@@ -12,6 +12,7 @@ import type { ArchiveLimits } from '../image/limits.ts';
 import { readArchive } from '../image/read.ts';
 import { sha256OfBlob, verifyLayers } from '../image/verify.ts';
 import type { Logger } from '../log.ts';
+import { openJournal, recoverAbandonedWrites } from '../storage/journal.ts';
 import { openStore } from '../storage/open.ts';
 import { checkAppRemote, deployedNow, deployMetadata } from '../crane/deploy.ts';
 import { loadBaseMetadata } from './base-metadata.ts';
@@ -39,6 +40,8 @@ export interface PushRequest {
   readonly progress?: { readonly download?: DownloadOptions['onProgress']; readonly upload?: UploadProgress };
   /** Bounds on what the archive may claim (RAAS_ARCHIVE_LIMITS); the defaults otherwise. */
   readonly limits?: Partial<ArchiveLimits>;
+  /** Where incomplete writes are journaled, so a run after a crash can abort them (see storage/journal.ts). */
+  readonly journalDir?: string;
 }
 
 export interface PushReport {
@@ -49,7 +52,8 @@ export interface PushReport {
   readonly storage: string;
   readonly url: string;
   readonly tags: Record<string, string>;
-  readonly uploaded: readonly { key: string; size: number }[];
+  /** Objects written; `copiedFrom` names the key of another app they were copied from. */
+  readonly uploaded: readonly { key: string; size: number; copiedFrom?: string }[];
   readonly present: readonly string[];
   readonly masked: readonly string[];
   /** The Docker Registry v2 layout and its redirect file. */
@@ -92,7 +96,9 @@ export async function push(request: PushRequest): Promise<PushReport> {
   const brokenImage = imageRule(image);
   if (brokenImage) throw new ConfigError(`'${image}' is not a valid image name: ${brokenImage}`, { where: 'argument <image>' });
   const flat = flatImageName(image);
-  const store = openStore(isv, config.aws, logger);
+  // --jobs bounds requests in flight too, not only objects: parts of one layer count.
+  const journal = request.journalDir !== undefined && !request.dryRun ? openJournal(request.journalDir) : undefined;
+  const store = openStore(isv, { ...config.aws, maxConcurrency: request.jobs }, logger, journal);
   try {
     const platform = openPlatform(isv, config.openshift, logger);
 
@@ -129,7 +135,8 @@ export async function push(request: PushRequest): Promise<PushReport> {
     const listing = await store.list(appPrefix(flat));
     const plan = await planUploads({ store, flatName: flat, images: published, listing, hashBlob: sha256OfBlob, concurrency: request.jobs * 2 });
     await verifyDeclaredDigests(plan.upload, request.jobs);
-    logger.info(`${plan.upload.length} objects to upload, ${plan.present.length} already in ${store.location}`);
+    const copies = plan.upload.filter((o) => o.copyFrom !== undefined).length;
+    logger.info(`${plan.upload.length} objects to upload (${copies} by copying another app's), ${plan.present.length} already in ${store.location}`);
     const v2 = await prepareV2({ store, isv: isv.name, flatName: flat, image, repo, tags, masked: new Map(masked.map((m) => [m.id, hosted.get(m.id)])), listing, jobs: request.jobs, logger });
     // The write probe comes after every check of the archive, so a refused archive leaves storage untouched.
     if (!request.dryRun) await store.check({ write: true });
@@ -138,13 +145,18 @@ export async function push(request: PushRequest): Promise<PushReport> {
       isv: isv.name, image, dryRun: request.dryRun,
       archive: { origin: archive.origin, format: repo.format },
       storage: store.location, url, tags: Object.fromEntries(tags),
-      uploaded: plan.upload.map((o) => ({ key: o.key, size: o.size })),
+      uploaded: plan.upload.map((o) => ({ key: o.key, size: o.size, ...(o.copyFrom ? { copiedFrom: o.copyFrom } : {}) })),
       present: plan.present.map((o) => o.key), masked: masked.map((m) => m.id), v2: v2.report,
       metadata: undefined, backup: undefined, registry: { url: registryUrl, answered: undefined },
       pull: pullReference(registryUrl, image),
       ...extra,
     });
     if (request.dryRun) return report({});
+
+    if (request.journalDir !== undefined) {
+      const aborted = await recoverAbandonedWrites(request.journalDir, store, logger);
+      if (aborted > 0) logger.info(`Aborted ${aborted} incomplete upload${aborted === 1 ? '' : 's'} that killed runs left in ${store.location}`);
+    }
 
     await uploadAll({ store, objects: plan.upload, jobs: request.jobs, logger, progress: request.progress?.upload, signal });
     await v2.write(signal);
@@ -192,10 +204,11 @@ export async function push(request: PushRequest): Promise<PushReport> {
     return result;
   } finally {
     await store.close();
+    journal?.close();
   }
 
   async function verifyDeclaredDigests(objects: readonly PlannedObject[], jobs: number): Promise<void> {
-    const layers: V1Image[] = objects.filter((o) => o.kind === 'layer' && o.image.layerDigest).map((o) => o.image);
+    const layers: V1Image[] = objects.filter((o) => o.kind === 'layer' && o.image.layerDigest && !o.copyFrom).map((o) => o.image);
     if (layers.length > 0) await verifyLayers(layers, { concurrency: jobs });
   }
 }

@@ -7,7 +7,8 @@ import type { PlannedObject } from './plan.ts';
 export interface UploadProgress {
   start(object: PlannedObject): void;
   advance(object: PlannedObject, bytes: number): void;
-  finish(object: PlannedObject): void;
+  /** The upload ended: `ok` when the object is stored, false when it failed or was stopped. */
+  finish(object: PlannedObject, ok: boolean): void;
   /** Every upload has ended (bars must be gone before other output follows). */
   end?(): void;
 }
@@ -19,7 +20,8 @@ export interface UploadedObject {
 }
 
 /**
- * Upload every planned object, a bounded number at a time. Layers go first and largest
+ * Write every planned object, a bounded number at a time: copied server-side when the plan
+ * found its bytes under another app, else uploaded. Layers go first and largest
  * first, so the long transfers start early and the small JSON objects fill the gaps. The
  * first failure stops new uploads; those already running finish or are aborted by the
  * signal, and no partial object is left visible (the store guarantees that per object).
@@ -37,10 +39,26 @@ export async function uploadAll(options: {
   const signal = AbortSignal.any([options.signal, failed.signal]);
   const limit = pLimit(options.jobs);
   const ordered = [...options.objects].sort((a, b) => Number(b.kind === 'layer') - Number(a.kind === 'layer') || b.size - a.size);
+  const copy = async (object: PlannedObject, from: string): Promise<UploadedObject | undefined> => {
+    try {
+      await store.copy(from, object.key);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      // The source went away since it was checked, or the store cannot copy it (S3 copies at most 5 GiB at once).
+      logger.debug({ key: object.key, from, err: error }, `cannot copy ${from}; uploading ${object.key} instead`);
+      return undefined;
+    }
+    logger.info(`Copied ${object.key} from ${from}`);
+    // The plan checked the source's recorded sha256 against the layer's.
+    return { key: object.key, size: object.size, sha256: object.sha256! };
+  };
   const run = (object: PlannedObject) =>
     limit(async () => {
       signal.throwIfAborted();
+      const copied = object.copyFrom === undefined ? undefined : await copy(object, object.copyFrom);
+      if (copied) return copied;
       progress?.start(object);
+      let ok = false;
       try {
         const result = await store.put(object.key, object.body, {
           contentType: object.contentType,
@@ -49,12 +67,13 @@ export async function uploadAll(options: {
           signal,
         });
         logger.debug({ key: object.key, size: result.size, sha256: result.sha256 }, `uploaded ${object.key}`);
+        ok = true;
         return { key: object.key, size: result.size, sha256: result.sha256 };
       } catch (error) {
         failed.abort(error);
         throw error;
       } finally {
-        progress?.finish(object);
+        progress?.finish(object, ok);
       }
     });
   const settled = await Promise.allSettled(ordered.map(run));

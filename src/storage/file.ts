@@ -5,15 +5,18 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import { IntegrityError, OperationError, RaasError } from '../errors.ts';
+import { InputError, IntegrityError, OperationError, RaasError } from '../errors.ts';
 import { isHex64 } from '../image/model.ts';
 import { checkKey, checkPrefix, encodeKeyPath, withTrailingSlash } from './keys.ts';
+import type { WriteJournal } from './journal.ts';
 import type { ListedObject, PutResult, Store } from './store.ts';
 
 export interface FileStoreOptions {
   readonly root: string;
   /** Where a web server publishes `root`; a file:// URL of it otherwise. */
   readonly publicUrl?: string;
+  /** Where partial files are recorded until renamed into place or removed. */
+  readonly journal?: WriteJournal;
 }
 
 export interface FileStore extends Store {
@@ -33,8 +36,7 @@ export function createFileStore(options: FileStoreOptions): FileStore {
   const root = path.resolve(options.root);
   const location = withTrailingSlash(pathToFileURL(root).href);
   const base = options.publicUrl ? withTrailingSlash(options.publicUrl) : location;
-  /** Partial files of writes in flight in this process, which cleanupIncomplete must spare. */
-  const writing = new Set<string>();
+  const { journal } = options;
 
   const pathOf = (key: string): string => {
     checkKey(key, `${location}${key}`);
@@ -44,7 +46,7 @@ export function createFileStore(options: FileStoreOptions): FileStore {
   /** Stream `source` into a new partial file beside `file`, flushed to disk; returns its path. */
   async function writePartial(file: string, source: Readable, onChunk?: (chunk: Buffer) => void, signal?: AbortSignal): Promise<string> {
     const partial = partialOf(file);
-    writing.add(partial);
+    journal?.started(location, partialKey(partial), path.basename(partial));
     try {
       await pipeline(
         source,
@@ -65,9 +67,13 @@ export function createFileStore(options: FileStoreOptions): FileStore {
   }
 
   async function discard(partial: string): Promise<void> {
-    writing.delete(partial);
     await fs.rm(partial, { force: true });
+    journal?.ended(path.basename(partial));
   }
+
+  /** The key of the object a partial file belongs to (a checksum's partial belongs to its object). */
+  const partialKey = (partial: string): string =>
+    path.relative(root, path.join(path.dirname(partial), partialOwner(path.basename(partial))!)).split(path.sep).join('/');
 
   /** Rename into place; the checksum goes first, so an object is never visible without it. */
   async function commit(partial: string, file: string, sha256: string | undefined): Promise<void> {
@@ -79,11 +85,11 @@ export function createFileStore(options: FileStoreOptions): FileStore {
       try {
         await fs.rename(written, sidecar);
       } finally {
-        writing.delete(written);
+        journal?.ended(path.basename(written));
       }
     }
     await fs.rename(partial, file);
-    writing.delete(partial);
+    journal?.ended(path.basename(partial));
     await syncDirectory(path.dirname(file));
   }
 
@@ -171,7 +177,7 @@ export function createFileStore(options: FileStoreOptions): FileStore {
       const from = pathOf(fromKey);
       const to = pathOf(toKey);
       const partial = partialOf(to);
-      writing.add(partial);
+      journal?.started(location, toKey, path.basename(partial));
       try {
         await fs.mkdir(path.dirname(to), { recursive: true });
         await linkOrCopy(from, partial);
@@ -223,17 +229,11 @@ export function createFileStore(options: FileStoreOptions): FileStore {
       }
     },
 
-    async cleanupIncomplete(keyPrefix) {
-      checkPrefix(keyPrefix, location);
-      let removed = 0;
-      for (const entry of await walk(keyPrefix)) {
-        const owner = entry.isFile() ? partialOwner(entry.name) : undefined;
-        const file = path.join(entry.parentPath, entry.name);
-        if (owner === undefined || writing.has(file) || !keyOf(entry, owner).startsWith(keyPrefix)) continue;
-        await fs.rm(file, { force: true });
-        removed += 1;
-      }
-      return removed;
+    async abortIncomplete(key, id) {
+      const file = pathOf(key);
+      // The id comes from a journal file: only a partial of this very object may be removed.
+      if (partialOwner(id) !== path.basename(file)) throw new InputError(`'${id}' is not a partial file of ${key}`, { where: `${location}${key}` });
+      await fs.rm(path.join(path.dirname(file), id), { force: true });
     },
 
     async ensure() {

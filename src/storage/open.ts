@@ -1,12 +1,15 @@
 import type { AwsConfig, IsvConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import { createFileStore, type FileStore } from './file.ts';
+import type { WriteJournal } from './journal.ts';
 import { createS3Store, type S3Store } from './s3.ts';
 
 /** The store an ISV publishes to, as raas.cfg describes it; raas setup creates what the backend needs. */
-export function openStore(isv: IsvConfig, aws: AwsConfig, logger: Logger): S3Store | FileStore {
+export function openStore(isv: IsvConfig, aws: AwsConfig, logger: Logger, journal?: WriteJournal): S3Store | FileStore {
   const { storage } = isv;
-  if (storage.kind === 'file') return createFileStore({ root: storage.dir, publicUrl: storage.publicUrl });
+  if (storage.kind === 'file') {
+    return createFileStore({ root: storage.dir, publicUrl: storage.publicUrl, journal });
+  }
   return createS3Store({
     bucket: storage.bucket,
     prefix: aws.prefix,
@@ -18,6 +21,7 @@ export function openStore(isv: IsvConfig, aws: AwsConfig, logger: Logger): S3Sto
     acl: aws.acl,
     publicUrl: storage.publicUrl,
     maxConcurrency: aws.maxConcurrency,
+    journal,
     logger,
   });
 }

@@ -14,7 +14,8 @@ import pRetry from 'p-retry';
 import { IntegrityError } from '../errors.ts';
 import type { Blob } from '../image/model.ts';
 import type { Logger } from '../log.ts';
-import { transient } from './s3-errors.ts';
+import { httpStatus, transient } from './s3-errors.ts';
+import type { WriteJournal } from './journal.ts';
 import type { PutOptions, PutResult } from './store.ts';
 
 const MiB = 1024 * 1024;
@@ -32,6 +33,9 @@ export const SHA256_METADATA = 'raas-sha256';
 export interface Uploader {
   readonly client: S3Client;
   readonly bucket: string;
+  /** The store's location and key prefix: the journal records keys relative to them. */
+  readonly location: string;
+  readonly prefix: string;
   readonly acl: ObjectCannedACL | undefined;
   /** Fixed part size; otherwise chosen per object. */
   readonly partSize: number | undefined;
@@ -41,8 +45,8 @@ export interface Uploader {
   readonly hashing: LimitFunction;
   /** Send x-amz-checksum-sha256, which S3 verifies and keeps with the object (AWS; many S3-compatible servers reject it). */
   readonly checksums: boolean;
-  /** Multipart uploads in flight in this process, which cleanupIncomplete must spare. */
-  readonly uploads: Set<string>;
+  /** Records multipart uploads until they are completed or aborted, for the run after a crash. */
+  readonly journal: WriteJournal | undefined;
   readonly log: Logger;
   /** Run one SDK call, turning its errors into RaasErrors naming `op` and `key`. */
   run<T>(op: string, key: string, call: () => Promise<T>): Promise<T>;
@@ -119,7 +123,7 @@ async function putMultipart(up: Uploader, key: string, blob: Blob, partSize: num
     ),
   );
   const uploadId = created.UploadId!;
-  up.uploads.add(uploadId);
+  up.journal?.started(up.location, key.slice(up.prefix.length), uploadId);
   // The first failed part stops the others, queued or running.
   const failed = new AbortController();
   const partSignal = signal ? AbortSignal.any([signal, failed.signal]) : failed.signal;
@@ -156,12 +160,11 @@ async function putMultipart(up: Uploader, key: string, blob: Blob, partSize: num
         ),
       ),
     );
+    up.journal?.ended(uploadId);
     return { size: blob.size, sha256: digests.sha256 };
   } catch (error) {
     await abandon(up, key, uploadId);
     throw error;
-  } finally {
-    up.uploads.delete(uploadId);
   }
 }
 
@@ -221,10 +224,28 @@ async function digestsOf(blob: Blob, partSize: number, target: string, signal: A
 
 async function abandon(up: Uploader, key: string, uploadId: string): Promise<void> {
   try {
+    await abortUpload(up, key, uploadId);
+    up.journal?.ended(uploadId);
+  } catch (err) {
+    // The object never became visible; the journal keeps the upload for the next run to abort.
+    up.log.warn({ key, uploadId, err: (err as Error).name }, `could not abort the multipart upload of ${where(up, key)}; the next push tries again`);
+  }
+}
+
+/** Abort an upload; one that is already gone (completed or aborted) counts as aborted. */
+export async function abortUpload(up: Pick<Uploader, 'client' | 'bucket' | 'log'>, key: string, uploadId: string): Promise<void> {
+  try {
     await up.client.send(new AbortMultipartUploadCommand({ Bucket: up.bucket, Key: key, UploadId: uploadId }));
   } catch (err) {
-    // The object never became visible; only the stored parts remain until cleanupIncomplete.
-    up.log.warn({ key, uploadId, err: (err as Error).name }, `could not abort the multipart upload of ${where(up, key)}`);
+    const status = httpStatus(err);
+    if (status === 404) return;
+    // A server that does not implement aborts (s3rver answers 405) will not later either:
+    // retrying every run would only repeat the warning. Its parts are never visible.
+    if (status === 405 || status === 501) {
+      up.log.debug({ key, uploadId, status }, 'the S3 endpoint does not implement AbortMultipartUpload');
+      return;
+    }
+    throw err;
   }
 }
 

@@ -8,12 +8,10 @@ import {
   DeleteObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
-  ListMultipartUploadsCommand,
   PutObjectCommand,
   S3Client,
   paginateListObjectsV2,
   type BucketLocationConstraint,
-  type ListMultipartUploadsCommandOutput,
 } from '@aws-sdk/client-s3';
 import { ConfigError, OperationError } from '../errors.ts';
 import { isHex64 } from '../image/model.ts';
@@ -21,7 +19,8 @@ import type { Logger } from '../log.ts';
 import { checkKey, checkPrefix, encodeKeyPath, normalizePrefix, withTrailingSlash } from './keys.ts';
 import pLimit from 'p-limit';
 import { httpStatus, wrapS3Error, type S3ErrorContext } from './s3-errors.ts';
-import { MAX_ATTEMPTS, MAX_PART_SIZE, MIN_PART_SIZE, SHA256_METADATA, putObject, type Uploader } from './s3-put.ts';
+import type { WriteJournal } from './journal.ts';
+import { abortUpload, MAX_ATTEMPTS, MAX_PART_SIZE, MIN_PART_SIZE, SHA256_METADATA, putObject, type Uploader } from './s3-put.ts';
 import type { ListedObject, Store } from './store.ts';
 
 export { publicReadPolicy } from './s3-errors.ts';
@@ -54,6 +53,8 @@ export interface S3StoreOptions {
    * for custom endpoints, as many S3-compatible servers reject the newer checksum headers.
    */
   readonly requestChecksums?: boolean;
+  /** Where multipart uploads are recorded until completed or aborted. */
+  readonly journal?: WriteJournal;
   readonly logger: Logger;
 }
 
@@ -73,7 +74,7 @@ const SOCKET_TIMEOUT_MS = 120_000;
 const EXTRA_SOCKETS = 8;
 /** Hashing passes at once: they run on the one JavaScript thread, so two keep it busy while reads wait on the disk. */
 const HASHING = 2;
-const BUCKET_LEVEL_OPS = new Set(['HeadBucket', 'ListObjectsV2', 'ListMultipartUploads', 'CreateBucket']);
+const BUCKET_LEVEL_OPS = new Set(['HeadBucket', 'ListObjectsV2', 'CreateBucket']);
 
 export function createS3Store(options: S3StoreOptions): S3Store {
   const { bucket, region } = options;
@@ -142,7 +143,6 @@ export function createS3Store(options: S3StoreOptions): S3Store {
     }
   };
 
-  const uploads = new Set<string>();
   const uploader: Uploader = {
     client,
     bucket,
@@ -151,7 +151,9 @@ export function createS3Store(options: S3StoreOptions): S3Store {
     requests: pLimit(options.maxConcurrency),
     hashing: pLimit(HASHING),
     checksums,
-    uploads,
+    location,
+    prefix,
+    journal: options.journal,
     log,
     run,
   };
@@ -230,34 +232,9 @@ export function createS3Store(options: S3StoreOptions): S3Store {
       await run('DeleteObject', probe, () => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: probe })));
     },
 
-    async cleanupIncomplete(keyPrefix) {
-      checkPrefix(keyPrefix, location);
-      let aborted = 0;
-      let markers: { KeyMarker?: string; UploadIdMarker?: string } = {};
-      for (;;) {
-        let page: ListMultipartUploadsCommandOutput;
-        try {
-          page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix + keyPrefix, ...markers }));
-        } catch (err) {
-          if (httpStatus(err) === 501) {
-            log.debug('the S3 endpoint cannot list multipart uploads; nothing to clean up');
-            return aborted;
-          }
-          throw wrapS3Error(err, errorContext('ListMultipartUploads', prefix + keyPrefix));
-        }
-        for (const { Key, UploadId } of page.Uploads ?? []) {
-          if (Key === undefined || UploadId === undefined || uploads.has(UploadId)) continue;
-          try {
-            await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key, UploadId }));
-            aborted += 1;
-          } catch (err) {
-            // Completed or aborted by someone else since the listing.
-            if (httpStatus(err) !== 404) throw wrapS3Error(err, errorContext('AbortMultipartUpload', Key));
-          }
-        }
-        if (!page.IsTruncated) return aborted;
-        markers = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker };
-      }
+    async abortIncomplete(key, uploadId) {
+      const Key = fullKey(key);
+      await run('AbortMultipartUpload', Key, () => abortUpload(uploader, Key, uploadId));
     },
 
     async bucketExists() {

@@ -63,8 +63,11 @@ export interface Store {
   /** Throw a clear OperationError when the store cannot be reached, read or written. */
   check(options: { write: boolean }): Promise<void>;
 
-  /** Abort or remove what interrupted writes under `prefix` left behind; returns how many. */
-  cleanupIncomplete(prefix: string): Promise<number>;
+  /**
+   * Abort one incomplete write a killed run recorded in its journal (a multipart upload id,
+   * or the partial file's name beside the key); one already gone is no error.
+   */
+  abortIncomplete(key: string, id: string): Promise<void>;
 
   close(): Promise<void>;
 }

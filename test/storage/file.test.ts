@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { OperationError } from '../../src/errors.ts';
+import { InputError, OperationError } from '../../src/errors.ts';
 import { createFileStore } from '../../src/storage/file.ts';
 import { storeContract } from './contract.ts';
 
@@ -35,19 +35,21 @@ describe('file store', () => {
   });
   after(() => fs.rm(root, { recursive: true, force: true }));
 
-  it('keeps bookkeeping out of listings and removes interrupted writes', async () => {
+  it('keeps bookkeeping out of listings, and removes an interrupted write only when asked for that very partial file', async () => {
     const store = createFileStore({ root: path.join(root, 'partial') });
     await store.put('app/layer', Buffer.from('layer'), { contentType: 'application/octet-stream' });
     const dir = path.join(root, 'partial', 'app');
     await fs.writeFile(path.join(dir, '.json.partial-0a1b2c'), 'half');
     await fs.writeFile(path.join(dir, '..json.sha256.partial-ff00'), 'half');
-    await fs.mkdir(path.join(root, 'partial', 'other'));
-    await fs.writeFile(path.join(root, 'partial', 'other', '.x.partial-abc'), 'half');
 
     assert.deepEqual([...(await store.list('')).keys()], ['app/layer']);
-    assert.equal(await store.cleanupIncomplete('app/'), 2);
-    assert.deepEqual((await filesUnder(path.join(root, 'partial'))).sort(), ['app/.layer.sha256', 'app/layer', 'other/.x.partial-abc']);
-    assert.equal(await store.cleanupIncomplete(''), 1);
+    await store.abortIncomplete('app/json', '.json.partial-0a1b2c');
+    await store.abortIncomplete('app/json', '..json.sha256.partial-ff00');
+    await store.abortIncomplete('app/json', '.json.partial-0a1b2c'); // already gone: no error
+    for (const id of ['.layer.sha256', 'layer', '.json.partial-0a1b2c/../../x', '.other.partial-00']) {
+      await assert.rejects(store.abortIncomplete('app/layer', id), InputError, id);
+    }
+    assert.deepEqual((await filesUnder(path.join(root, 'partial'))).sort(), ['app/.layer.sha256', 'app/layer']);
   });
 
   it('copies by hard link', async () => {

@@ -14,7 +14,7 @@ import { partSizeFor } from '../../src/storage/s3-put.ts';
 import type { Store } from '../../src/storage/store.ts';
 import { FAULT_KINDS, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { startS3, type S3Server } from '../helpers/s3.ts';
-import { fileBlob, randomFile, sha256 } from './blob.ts';
+import { bufferBlob, fileBlob, randomFile, sha256 } from './blob.ts';
 import { storeContract } from './contract.ts';
 
 const MiB = 1024 * 1024;
@@ -207,10 +207,38 @@ describe('s3 store', () => {
     await store.close();
   });
 
-  it('treats a server without ListMultipartUploads as having nothing to clean up', async () => {
-    const store = createS3Store(options(s3, await s3.bucket('cleanup')));
-    assert.equal(await store.cleanupIncomplete('x/'), 0);
-    await store.close();
+  it('never has more requests in flight than maxConcurrency, parts and whole objects together', async () => {
+    const bucket = await s3.bucket('bounded');
+    const file = path.join(work, 'bounded');
+    await randomFile(file, 30 * MiB);
+    let inFlight = 0;
+    let most = 0;
+    const agent = new http.Agent({ keepAlive: true });
+    const counter = http.createServer((req, res) => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      const upstream = http.request(`${s3.endpoint}${req.url}`, { method: req.method, headers: req.headers, agent }, (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res).on('finish', () => (inFlight -= 1));
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => counter.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(counter.address() as AddressInfo).port}`;
+    const store = createS3Store(options(s3, bucket, { endpoint, partSize: 5 * MiB, maxConcurrency: 3 }));
+    try {
+      await Promise.all([
+        store.put('b/big', fileBlob(file, 30 * MiB), OCTETS),
+        ...Array.from({ length: 12 }, (_, i) => store.put(`b/${i}`, bufferBlob(randomBytes(10_000)), OCTETS)),
+      ]);
+      assert.equal((await store.list('b/')).size, 13);
+      assert.ok(most <= 3 && most >= 2, `${most} requests were in flight at once`);
+    } finally {
+      await store.close();
+      agent.destroy();
+      counter.closeAllConnections();
+      await new Promise((resolve) => counter.close(resolve));
+    }
   });
 
   it('creates a bucket, and is fine when it already owns it', async () => {
