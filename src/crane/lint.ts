@@ -1,5 +1,5 @@
 import { isHex64 } from '../image/model.ts';
-import { REDIRECT_TYPE } from './redirect.ts';
+import { isSchema2Ref, REDIRECT_TYPE } from './redirect.ts';
 
 /**
  * Checks of deployed redirect files against what Crane's loader needs (crane/data.py) and
@@ -101,13 +101,32 @@ function lintV1(data: Json, report: Report): string[] {
   return ids;
 }
 
+/** Entries of a list of tags and digests that are neither: no client request can name them, so Crane never matches them. */
+function lintRefs(list: readonly string[], field: string, report: Report): void {
+  const bad = list.filter((ref) => !isSchema2Ref(ref));
+  if (bad.length > 0) report('warning', `${field} lists ${bad.map((b) => `'${b}'`).join(', ')}, neither a tag nor a sha256 digest: no request can match ${bad.length === 1 ? 'it' : 'them'}`);
+}
+
 function lintV2Extras(data: Json, version: number, report: Report): void {
-  if (version >= 3 && !isStringArray(data.schema2_data)) report('error', `schema2_data must be a list of tags and digests (version ${version} requires it)`);
+  if (version >= 3) {
+    if (!isStringArray(data.schema2_data)) report('error', `schema2_data must be a list of tags and digests (version ${version} requires it)`);
+    else lintRefs(data.schema2_data as string[], 'schema2_data', report);
+  }
   if (version < 4) return;
   if (!isStringArray(data.manifest_list_data)) report('error', 'manifest_list_data must be a list of tags and digests (version 4 requires it)');
+  else lintRefs(data.manifest_list_data as string[], 'manifest_list_data', report);
   const amd64 = data.manifest_list_amd64_tags;
   const pairs = isObject(amd64) && Object.values(amd64).every((v) => Array.isArray(v) && typeof v[0] === 'string' && typeof v[1] === 'number');
-  if (!pairs) report('error', 'manifest_list_amd64_tags must map tags to [digest, schema version] (version 4 requires it)');
+  if (!pairs) {
+    report('error', 'manifest_list_amd64_tags must map tags to [digest, schema version] (version 4 requires it)');
+    return;
+  }
+  // Crane redirects to manifests/<schema version>/<digest>: Pulp's layout has only 1 and 2.
+  for (const [tag, [digest, schema]] of Object.entries(amd64 as Record<string, [string, number]>)) {
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest) || (schema !== 1 && schema !== 2)) {
+      report('error', `manifest_list_amd64_tags gives tag '${tag}' [${JSON.stringify(digest)}, ${schema}]: Crane would redirect to manifests/${schema}/${digest}, which Pulp's layout cannot hold`);
+    }
+  }
 }
 
 function lintFile(file: MetadataText, report: Report): Loaded | undefined {

@@ -4,7 +4,7 @@ export type Outcome = 'ok' | 'warning' | 'failed';
 
 /** One thing status looked at: what kind of check, of what, how it came out and why. */
 export interface Check {
-  /** domain, app, storage, app-repository, crane-config, lint, image, objects, orphans, backup, registry, tags, log */
+  /** domain, app, storage, app-repository, crane-config, lint, image, objects, orphans, backup, registry, tags, v2-objects, v2-orphans, v2-tags, log */
   readonly check: string;
   /** What was checked: a domain, a bucket, a file, an image name, a URL. */
   readonly subject: string;

@@ -4,6 +4,7 @@ import { flatImageName } from '../config/names.ts';
 import { CRANE_CONFIG_FILE } from '../crane/config-file.ts';
 import { readDataDir, type DataFile } from '../crane/datadir.ts';
 import { shallowClone } from '../platform/gitrepo.ts';
+import { isSchema2Ref } from '../crane/redirect.ts';
 import { v2MetadataName } from '../publish/v2/layout.ts';
 
 /** What the Crane app repository holds for Crane: the metadata files, and Crane's configuration. */
@@ -37,6 +38,19 @@ export interface PublishedImage {
   readonly url: string;
   readonly ids: readonly string[];
   readonly tags: Readonly<Record<string, string>>;
+  /** The image's v2 redirect file (`<isv>-<image>@v2.json`), when it has one. */
+  readonly v2: PublishedV2 | undefined;
+}
+
+/** What an image's version 3 redirect file publishes for Docker v2 clients. */
+export interface PublishedV2 {
+  /** The file's name in the data directory. */
+  readonly file: string;
+  /** Why raas cannot check the v2 side by this file, or undefined. */
+  readonly problem: string | undefined;
+  /** schema2_data: tags and manifest digests with a schema 2 manifest under `url`. */
+  readonly tags: readonly string[];
+  readonly digests: readonly string[];
 }
 
 type Json = Record<string, unknown>;
@@ -55,7 +69,30 @@ function parseImage(file: DataFile): PublishedImage | undefined {
   const ids = images.map((i) => (isObject(i) ? i.id : undefined)).filter((id): id is string => typeof id === 'string');
   const tags = isObject(data.tags) ? Object.fromEntries(Object.entries(data.tags).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
   const name = data['repo-registry-id'];
-  return { name, flat: flatImageName(name), file: file.name, files: [file], url: data.url, ids, tags };
+  return { name, flat: flatImageName(name), file: file.name, files: [file], url: data.url, ids, tags, v2: undefined };
+}
+
+/** The v2 file as push writes it: version 3, for the same image; otherwise the problem. */
+function parseV2(file: DataFile, name: string): PublishedV2 {
+  const unusable = (problem: string): PublishedV2 => ({ file: file.name, problem, tags: [], digests: [] });
+  let data: unknown;
+  try {
+    data = JSON.parse(file.text);
+  } catch {
+    return unusable('is not valid JSON (see lint)');
+  }
+  if (!isObject(data)) return unusable('is not a JSON object (see lint)');
+  if (data.version !== 3) return unusable(`is version ${JSON.stringify(data.version)}, not the version 3 raas publishes`);
+  const registryId = data['repo-registry-id'];
+  if (typeof registryId !== 'string' || typeof data.url !== 'string') return unusable('has no repo-registry-id or url (see lint)');
+  if (registryId !== name) return unusable(`names repo-registry-id '${registryId}', not '${name}': Docker v2 clients cannot pull ${name}`);
+  const refs = data.schema2_data;
+  if (!Array.isArray(refs) || !refs.every((r): r is string => typeof r === 'string')) return unusable('has no list of tags and digests in schema2_data (see lint)');
+  const usable = refs.filter(isSchema2Ref);
+  return {
+    file: file.name, problem: undefined,
+    tags: usable.filter((r) => !r.includes(':')), digests: usable.filter((r) => r.includes(':')),
+  };
 }
 
 /** The files push wrote for the ISV: `<isv>-<image with / as ->.json` naming their own image, with their v2 files. */
@@ -67,6 +104,6 @@ export function publishedImages(isv: string, files: readonly DataFile[]): Publis
     .filter((image): image is PublishedImage => image !== undefined && image.file === `${isv}-${image.flat}.json`)
     .map((image) => {
       const v2 = byName.get(v2MetadataName(isv, image.flat));
-      return v2 ? { ...image, files: [...image.files, v2] } : image;
+      return v2 ? { ...image, files: [...image.files, v2], v2: parseV2(v2, image.name) } : image;
     });
 }

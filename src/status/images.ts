@@ -6,6 +6,8 @@ import { appPrefix, OBJECT_KINDS, objectKey } from '../publish/layout.ts';
 import type { ListedObject, Store } from '../storage/store.ts';
 import { attempt, check, some, type Check } from './checks.ts';
 import type { PublishedImage } from './deployed.ts';
+import { request, resolve } from './http.ts';
+import { checkV2 } from './v2.ts';
 
 export interface ImageContext {
   readonly isv: string;
@@ -16,15 +18,17 @@ export interface ImageContext {
   readonly configDir: string;
   /** The registry's base URL, ending in "/"; undefined when it does not answer. */
   readonly registry: string | undefined;
+  /** The registry serves the Docker v2 API (/v2/). */
+  readonly registryV2: boolean;
+  /** Requests in flight per image. */
+  readonly concurrency: number;
   readonly signal: AbortSignal;
 }
 
-const REQUEST_TIMEOUT_MS = 10_000;
-
 /**
- * The checks of one published image. Storage is read with one paginated listing of the
- * image's prefix, which also decides whether each redirect target exists, so a healthy
- * image costs no request per object.
+ * The checks of one published image, v1 and v2. Storage is read with one paginated listing
+ * of the image's prefix (which holds the v2 layout too), which also decides whether each
+ * redirect target exists, so a healthy image costs no request per object.
  */
 export async function checkImage(ctx: ImageContext, image: PublishedImage): Promise<Check[]> {
   const backup = checkBackup(ctx, image);
@@ -39,7 +43,8 @@ export async function checkImage(ctx: ImageContext, image: PublishedImage): Prom
   }
   const store = ctx.store;
   const tags = ctx.registry ? attempt('tags', image.name, () => checkTags(ctx, store, image, listing)) : [];
-  return [...checkObjects(store, image, listing), await backup, ...(await tags)];
+  const v2 = checkV2(ctx, store, image, listing);
+  return [...checkObjects(store, image, listing), await backup, ...(await tags), ...(await v2)];
 }
 
 function checkObjects(store: Store, image: PublishedImage, listing: ReadonlyMap<string, ListedObject>): Check[] {
@@ -77,25 +82,6 @@ async function checkBackup(ctx: ImageContext, image: PublishedImage): Promise<Ch
   return check('backup', image.name, 'ok', `${image.files.length === 1 ? 'the backup equals the deployed file' : `the ${image.files.length} backups equal the deployed files`}`);
 }
 
-interface Answer {
-  readonly status: number | undefined;
-  readonly location: string | null;
-  readonly body: string;
-  /** For messages: the status, or why there was none. */
-  readonly said: string;
-}
-
-async function request(url: URL | string, method: 'GET' | 'HEAD', signal: AbortSignal): Promise<Answer> {
-  try {
-    const response = await fetch(url, { method, redirect: 'manual', signal: AbortSignal.any([signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]) });
-    const body = method === 'GET' ? await response.text() : '';
-    return { status: response.status, location: response.headers.get('location'), body, said: `HTTP ${response.status}` };
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause;
-    return { status: undefined, location: null, body: '', said: cause?.code ?? (error as Error).message };
-  }
-}
-
 /** Every tag as a client resolves it: the tag through the registry, each file of its image through the registry's redirect. */
 async function checkTags(ctx: ImageContext, store: Store, image: PublishedImage, listing: ReadonlyMap<string, ListedObject>): Promise<Check> {
   const registry = ctx.registry!;
@@ -103,7 +89,7 @@ async function checkTags(ctx: ImageContext, store: Store, image: PublishedImage,
   const answer = await request(new URL(tagsPath, registry), 'GET', ctx.signal);
   let served: Record<string, unknown> = {};
   try {
-    if (answer.status === 200) served = JSON.parse(answer.body) as Record<string, unknown>;
+    if (answer.status === 200) served = JSON.parse(answer.body.toString('utf8')) as Record<string, unknown>;
   } catch {
     // reported below, as for any other answer
   }
@@ -114,32 +100,11 @@ async function checkTags(ctx: ImageContext, store: Store, image: PublishedImage,
     .filter(([tag, id]) => served[tag] !== id)
     .map(([tag, id]) => `tag ${tag} is ${JSON.stringify(served[tag] ?? null)} at the registry but ${id} in the metadata`);
   const ids = [...new Set(Object.values(image.tags))];
-  const targets = await Promise.all(ids.flatMap((id) => OBJECT_KINDS.map((kind) => resolve(ctx, store, image, listing, `v1/images/${id}/${kind}`))));
+  const resolving = { registry, store, listing, listed: appPrefix(image.flat), signal: ctx.signal };
+  const targets = await Promise.all(ids.flatMap((id) => OBJECT_KINDS.map((kind) => resolve(resolving, `v1/images/${id}/${kind}`))));
   problems.push(...targets.filter((p): p is string => p !== undefined));
   const count = Object.keys(image.tags).length;
   return problems.length > 0
     ? check('tags', image.name, 'failed', some(problems, 3))
     : check('tags', image.name, 'ok', `${count === 1 ? '1 tag resolves' : `${count} tags resolve`} through the registry to objects that exist`);
-}
-
-/** Undefined when the registry redirects `file` to an object that exists; otherwise what went wrong. */
-async function resolve(ctx: ImageContext, store: Store, image: PublishedImage, listing: ReadonlyMap<string, ListedObject>, file: string): Promise<string | undefined> {
-  const answer = await request(new URL(file, ctx.registry), 'GET', ctx.signal);
-  if (!answer.status || answer.status < 300 || answer.status > 399 || !answer.location) return `/${file} answered ${answer.said}, not a redirect`;
-  const target = new URL(answer.location, ctx.registry).href;
-  const root = store.publicUrl('');
-  if (!target.startsWith(root)) {
-    // Another party's host (a base layer): ask it, as a client would.
-    const head = await request(target, 'HEAD', ctx.signal);
-    return head.status === 200 ? undefined : `/${file} redirects to ${target}, which answers ${head.said}`;
-  }
-  let key: string;
-  try {
-    key = decodeURIComponent(target.slice(root.length));
-  } catch {
-    return `/${file} redirects to ${target}, which names no object`;
-  }
-  // The listing is the whole truth inside the image's prefix; elsewhere, one request decides.
-  const exists = listing.has(key) || (!key.startsWith(appPrefix(image.flat)) && (await store.stat(key)) !== undefined);
-  return exists ? undefined : `/${file} redirects to ${target}, which does not exist`;
 }

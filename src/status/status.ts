@@ -69,9 +69,11 @@ async function locateApp(platform: Platform, isv: IsvConfig): Promise<Located> {
   return { checks, remote: await platform.appRemote(), registry: isv.registryUrl ?? (await platform.registryUrl()) };
 }
 
-async function registryCheck(url: string, signal: AbortSignal): Promise<Check> {
+/** The registry's check, and whether it serves the Docker v2 API (where v2 tags are resolved). */
+async function registryCheck(url: string, signal: AbortSignal): Promise<{ check: Check; v2: boolean }> {
   const ping = await checkRegistry(url, { attempts: 1, signal });
-  return check('registry', url, ping.v1 ? (ping.v2 === false ? 'warning' : 'ok') : 'failed', ping.v1 ? ping.detail : `${ping.detail}; tags not checked`);
+  const outcome = ping.v1 ? (ping.v2 === false ? 'warning' : 'ok') : 'failed';
+  return { check: check('registry', url, outcome, ping.v1 ? ping.detail : `${ping.detail}; tags not checked`), v2: ping.v1 && ping.v2 === true };
 }
 
 function craneConfigCheck(isv: IsvConfig, platform: Platform['kind'], text: string | undefined): Check {
@@ -129,7 +131,8 @@ export async function status(request: StatusRequest): Promise<StatusReport> {
       return { checks: [check('app', isv.name, 'failed', error.describe())], remote: undefined, registry: isv.registryUrl };
     });
     const repository = located.remote === undefined ? undefined : cloneApp(located.remote, isv, path.join(request.workDir, 'app'), signal);
-    const registry = located.registry === undefined ? [] : [await registryCheck(located.registry, signal)];
+    const pinged = located.registry === undefined ? undefined : await registryCheck(located.registry, signal);
+    const registry = pinged ? [pinged.check] : [];
     const { app, checks: cloned } = (await repository) ?? { app: undefined, checks: [] };
     const checks: Check[] = [...located.checks, ...(await storage), ...cloned, ...registry];
 
@@ -142,6 +145,7 @@ export async function status(request: StatusRequest): Promise<StatusReport> {
         isv: isv.name, dataDir: isv.craneDataDir, configDir: request.configRepo.dir, signal,
         store: checks.some((c) => c.check === 'storage' && c.outcome === 'failed') ? undefined : store,
         registry: registry[0]?.outcome === 'failed' || located.registry === undefined ? undefined : withSlash(located.registry),
+        registryV2: pinged?.v2 ?? false, concurrency: config.aws.maxConcurrency,
       };
       const limit = pLimit(config.aws.maxConcurrency);
       checks.push(...(await limit.map(images, (image) => checkImage(ctx, image))).flat());

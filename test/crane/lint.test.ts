@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { lintRedirectFiles, type LintProblem } from '../../src/crane/lint.ts';
-import { buildV1Redirect, serializeRedirect } from '../../src/crane/redirect.ts';
+import { buildV1Redirect, buildV3Redirect, serializeRedirect } from '../../src/crane/redirect.ts';
 
 const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
@@ -26,6 +26,15 @@ describe('lintRedirectFiles', () => {
     });
     // The same name in v1 and v2 tables is what Pulp publishes for one repository.
     assert.deepEqual(lintRedirectFiles([{ path: 'v1/r.json', text: built }, { path: 'v2/r.json', text: v4 }]), []);
+  });
+
+  it('accepts what buildV3Redirect writes and warns about schema2_data entries no request can name', () => {
+    const built = serializeRedirect(buildV3Redirect({ repository: 'acme-app', registryId: 'acme/app', url: 'https://x.example/acme-app/v2/', schema2: ['1.0', `sha256:${A}`] }));
+    assert.deepEqual(lintOne(built, 'acme-app@v2.json'), []);
+    const text = JSON.stringify({ ...JSON.parse(built), schema2_data: ['1.0', 'sha256:abc', 'no/slashes'] });
+    const problems = lintOne(text);
+    assert.deepEqual(problems.map((p) => p.severity), ['warning'], messages(problems));
+    assert.match(problems[0]!.message, /schema2_data lists 'sha256:abc', 'no\/slashes', neither a tag nor a sha256 digest/);
   });
 
   it('flags v2 names Crane cuts at "blobs", "manifests" or "tags", and leaves v1 names alone', () => {
@@ -55,6 +64,9 @@ describe('lintRedirectFiles', () => {
     ['string protected', v1({ protected: 'false' }), /protected must be true or false/],
     ['v3 without schema2_data', v1({ version: 3, images: undefined, tags: undefined }), /schema2_data must be a list/],
     ['v4 without manifest list data', v1({ version: 4, schema2_data: [] }), /manifest_list_data must be a list[\s\S]*manifest_list_amd64_tags must map/],
+    ['v4 amd64 tag with a schema version Pulp has no directory for', v1({ version: 4, schema2_data: [], manifest_list_data: ['latest'], manifest_list_amd64_tags: { latest: [`sha256:${A}`, 3] } }),
+      /tag 'latest' \["sha256:a{64}", 3\]: Crane would redirect to manifests\/3\//],
+    ['v4 amd64 tag without a digest', v1({ version: 4, schema2_data: [], manifest_list_data: ['latest'], manifest_list_amd64_tags: { latest: ['latest', 2] } }), /manifests\/2\/latest/],
   ];
   for (const [name, text, expected] of cases) {
     it(`finds ${name}`, () => {

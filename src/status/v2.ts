@@ -1,0 +1,186 @@
+import pLimit from 'p-limit';
+import { isDigest, sha256Hex, toDigest } from '../image/digest.ts';
+import type { Digest } from '../image/model.ts';
+import { appPrefix } from '../publish/layout.ts';
+import { blobKey, MANIFEST_TYPE, manifestKey, tagsListKey, v2Prefix } from '../publish/v2/layout.ts';
+import type { ListedObject, Store } from '../storage/store.ts';
+import { attempt, check, some, type Check } from './checks.ts';
+import type { PublishedImage, PublishedV2 } from './deployed.ts';
+import { readPublished, resolve } from './http.ts';
+import type { ImageContext } from './images.ts';
+
+/**
+ * The Docker v2 side of a published image, by the rules of the v1 side: everything its
+ * version 3 redirect file lists is in the v2 layout (`<app>/v2/`), objects there that no
+ * listed manifest references are orphans, and every tag resolves through the registry's
+ * /v2/. Existence is decided by the one listing of the app's prefix; only the manifests
+ * are read (where clients read them), to learn which blobs they reference.
+ */
+
+interface Descriptor {
+  readonly digest: Digest;
+  readonly size: unknown;
+  readonly urls?: unknown;
+}
+
+/** What the layout holds for the file's tags and digests, and what is wrong with it. */
+interface Layout {
+  /** Objects the published manifests need in storage. */
+  readonly expected: number;
+  readonly missing: string[];
+  /** Manifests that cannot be read or are not what they should be, blobs of the wrong size. */
+  readonly problems: string[];
+  /** Keys a published manifest (or the tag list) accounts for. */
+  readonly referenced: Set<string>;
+  /** Manifest digest -> its config digest, for each manifest read. */
+  readonly configs: Map<string, string>;
+  readonly manifests: number;
+  readonly blobs: number;
+  /** Layers whose descriptor has `urls`: another party hosts them. */
+  readonly foreign: number;
+  /** Every listed manifest was read: the references are complete, so orphans can be told. */
+  readonly complete: boolean;
+}
+
+export async function checkV2(ctx: ImageContext, store: Store, image: PublishedImage, listing: ReadonlyMap<string, ListedObject>): Promise<Check[]> {
+  const v2 = image.v2;
+  if (!v2) return [];
+  if (v2.problem) return [check('v2-objects', image.name, 'failed', `not checked: ${ctx.dataDir}/${v2.file} ${v2.problem}`)];
+  const layout = await readLayout(ctx, store, image.flat, v2, listing);
+  const tags = ctx.registry && ctx.registryV2 && v2.tags.length > 0
+    ? attempt('v2-tags', image.name, () => checkV2Tags(ctx, store, image, v2, layout, listing))
+    : Promise.resolve([]);
+  return [objectsCheck(ctx, store, image, v2, layout), ...orphansCheck(image, layout, listing), ...(await tags)];
+}
+
+async function readLayout(ctx: ImageContext, store: Store, flat: string, v2: PublishedV2, listing: ReadonlyMap<string, ListedObject>): Promise<Layout> {
+  const limit = pLimit(Math.max(1, ctx.concurrency));
+  const expected = new Set<string>();
+  const problems: string[] = [];
+  let unread = 0;
+  /** Whether the listing has `key`, which the published manifests need. */
+  const expect = (key: string): boolean => {
+    expected.add(key);
+    return listing.has(key);
+  };
+  const read = async (key: string): Promise<Buffer | undefined> => {
+    const got = await readPublished(store, key, ctx.signal);
+    if ('bytes' in got) return got.bytes;
+    problems.push(`manifest ${key} cannot be read: ${got.problem}`);
+    unread += 1;
+    return undefined;
+  };
+
+  // The tags' manifests first; the digest one with the same bytes (push writes both) need not be read again.
+  const manifests = new Map<string, { key: string; bytes: Buffer }>();
+  await Promise.all(v2.tags.map((tag) => manifestKey(flat, tag)).filter(expect).map((key) => limit(async () => {
+    const bytes = await read(key);
+    if (bytes) manifests.set(toDigest(sha256Hex(bytes)), { key, bytes });
+  })));
+  await Promise.all(v2.digests.map((digest) => manifestKey(flat, digest)).filter(expect).map((key) => limit(async () => {
+    const digest = key.slice(manifestKey(flat, '').length);
+    const known = manifests.get(digest);
+    const size = listing.get(key)!.size;
+    if (known) {
+      if (size !== known.bytes.length) problems.push(`manifest ${key} is ${size} bytes, not the ${known.bytes.length} of the same manifest at ${known.key}`);
+      return;
+    }
+    const bytes = await read(key);
+    const actual = bytes && toDigest(sha256Hex(bytes));
+    if (bytes && actual !== digest) problems.push(`manifest ${key} holds other bytes (${actual})`);
+    else if (bytes) manifests.set(digest, { key, bytes });
+  })));
+  if (v2.tags.length > 0) expect(tagsListKey(flat));
+  // Push writes the tag list even when no tag has a v2 manifest.
+  const referenced = new Set([...expected, tagsListKey(flat)]);
+  // A tag's manifest is stored by its digest too, which schema2_data may not list (yet).
+  for (const digest of manifests.keys()) referenced.add(manifestKey(flat, digest));
+
+  const configs = new Map<string, string>();
+  const blobs = new Set<string>();
+  const foreign = new Set<string>();
+  for (const [digest, { key, bytes }] of manifests) {
+    const descriptors = parseManifest(bytes);
+    if (!descriptors) {
+      problems.push(`manifest ${key} is not a Docker image manifest, schema 2`);
+      unread += 1;
+      continue;
+    }
+    configs.set(digest, descriptors[0]!.digest);
+    for (const blob of descriptors) {
+      if (Array.isArray(blob.urls) && blob.urls.length > 0) {
+        foreign.add(blob.digest);
+        continue;
+      }
+      const blobAt = blobKey(flat, blob.digest);
+      if (blobs.has(blobAt)) continue;
+      blobs.add(blobAt);
+      referenced.add(blobAt);
+      if (!expect(blobAt)) continue;
+      const size = listing.get(blobAt)!.size;
+      if (typeof blob.size === 'number' && size !== blob.size) problems.push(`blob ${blobAt} is ${size} bytes, but manifest ${key} says ${blob.size}`);
+    }
+  }
+  const missing = [...expected].filter((key) => !listing.has(key));
+  return {
+    expected: expected.size, missing, problems, referenced, configs,
+    manifests: manifests.size, blobs: blobs.size, foreign: foreign.size,
+    complete: unread === 0 && !missing.some((key) => key.startsWith(manifestKey(flat, ''))),
+  };
+}
+
+/** The config descriptor, then the layers; undefined when the bytes are not a schema 2 image manifest. */
+function parseManifest(bytes: Buffer): Descriptor[] | undefined {
+  let manifest: unknown;
+  try {
+    manifest = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const m = manifest as { schemaVersion?: unknown; mediaType?: unknown; config?: unknown; layers?: unknown };
+  if (typeof m !== 'object' || m === null || m.schemaVersion !== 2 || m.mediaType !== MANIFEST_TYPE || !Array.isArray(m.layers)) return undefined;
+  const descriptors = [m.config, ...m.layers];
+  const valid = (d: unknown): d is Descriptor => typeof d === 'object' && d !== null && typeof (d as Descriptor).digest === 'string' && isDigest((d as Descriptor).digest);
+  return descriptors.every(valid) ? descriptors : undefined;
+}
+
+function objectsCheck(ctx: ImageContext, store: Store, image: PublishedImage, v2: PublishedV2, layout: Layout): Check {
+  const failures = [
+    ...(layout.missing.length > 0 ? [`${layout.missing.length} of ${layout.expected} objects of the v2 layout are missing from ${store.location}: ${some(layout.missing)}`] : []),
+    ...layout.problems,
+  ];
+  if (failures.length > 0) return check('v2-objects', image.name, 'failed', some(failures, 3));
+  const unlisted = Object.keys(image.tags).filter((tag) => !v2.tags.includes(tag));
+  if (unlisted.length > 0) {
+    return check('v2-objects', image.name, 'warning',
+      `Docker v2 clients cannot pull ${unlisted.length === 1 ? 'tag' : 'tags'} ${some(unlisted)}: ${ctx.dataDir}/${v2.file} does not list ${unlisted.length === 1 ? 'it' : 'them'} (a masked layer without a known host, or not pushed since raas publishes v2)`);
+  }
+  const foreign = layout.foreign > 0 ? `; ${layout.foreign} foreign ${layout.foreign === 1 ? 'layer' : 'layers'} hosted elsewhere` : '';
+  return check('v2-objects', image.name, 'ok',
+    `${layout.manifests} ${layout.manifests === 1 ? 'manifest' : 'manifests'} for ${v2.tags.length} ${v2.tags.length === 1 ? 'tag' : 'tags'} and ${layout.blobs} blobs in ${store.location}${v2Prefix(image.flat)}${foreign}`);
+}
+
+/** Objects of the v2 layout no published manifest references; only told when every manifest could be read. */
+function orphansCheck(image: PublishedImage, layout: Layout, listing: ReadonlyMap<string, ListedObject>): Check[] {
+  if (!layout.complete) return [];
+  const prefix = v2Prefix(image.flat);
+  const orphans = [...listing.keys()].filter((key) => key.startsWith(prefix) && !layout.referenced.has(key)).sort();
+  if (orphans.length === 0) return [];
+  return [check('v2-orphans', image.name, 'warning',
+    `${orphans.length} ${orphans.length === 1 ? 'object' : 'objects'} of the v2 layout that no published manifest references (an unfinished push, or tags no longer published): ${some(orphans)}`)];
+}
+
+/** Every tag as a Docker v2 client resolves it: its manifest, and its image config, through the registry's redirects. */
+async function checkV2Tags(ctx: ImageContext, store: Store, image: PublishedImage, v2: PublishedV2, layout: Layout, listing: ReadonlyMap<string, ListedObject>): Promise<Check> {
+  const limit = pLimit(Math.max(1, ctx.concurrency));
+  const resolving = { registry: ctx.registry!, store, listing, listed: appPrefix(image.flat), signal: ctx.signal };
+  const paths = [
+    ...v2.tags.map((tag) => ({ path: `v2/${image.name}/manifests/${tag}`, accept: MANIFEST_TYPE })),
+    ...[...new Set(layout.configs.values())].map((config) => ({ path: `v2/${image.name}/blobs/${config}`, accept: undefined })),
+  ];
+  const problems = (await Promise.all(paths.map(({ path, accept }) => limit(() => resolve(resolving, path, accept))))).filter((p): p is string => p !== undefined);
+  const count = v2.tags.length;
+  return problems.length > 0
+    ? check('v2-tags', image.name, 'failed', some(problems, 3))
+    : check('v2-tags', image.name, 'ok', `${count === 1 ? '1 tag resolves' : `${count} tags resolve`} through the registry's /v2/ to manifests and configs that exist`);
+}
