@@ -84,7 +84,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         if (!cut) {
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(res);
-        } else if (!(length > 1)) {
+        } else if (!(length > 1) || req.method === 'HEAD') {
+          // No body to cut (a HEAD answer has a length but no body): drop the connection before the answer.
           answer.resume();
           req.socket.destroy();
         } else {

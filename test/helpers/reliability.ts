@@ -418,55 +418,147 @@ export async function metadataFiles(repo: string, dir: string, ref = 'HEAD'): Pr
   return new Map(await Promise.all(names.map(async (n) => [n.slice(dir.length + 1), await git(repo, 'show', `${ref}:${n}`)] as const)));
 }
 
-/** Storage key of a redirect file's base URL + `rest`, or undefined when the URL is not the store's. */
+/**
+ * Storage key of a redirect file's base URL + `rest`, or undefined when the URL is not the
+ * store's. For S3 that is a path-style URL of the bucket on any loopback origin: s3rver's
+ * own, or that of a proxy in front of it that raas was configured with (the crash, signal
+ * and integrity suites), whose URL is then what raas deploys.
+ */
 function keyUnder(world: World, url: string, rest: string): string | undefined {
-  const base = world.s3 ? `${world.s3.endpoint}/${world.bucket}/` : `file://${world.storageDir}/`;
-  return url.startsWith(base) ? decodeURIComponent(url.slice(base.length)) + rest : undefined;
+  if (!world.s3) {
+    const base = `file://${world.storageDir}/`;
+    return url.startsWith(base) ? decodeURIComponent(url.slice(base.length)) + rest : undefined;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname) && /^https?:$/.test(parsed.protocol);
+  const bucket = `/${world.bucket}/`;
+  return loopback && parsed.pathname.startsWith(bucket) && !parsed.search ? decodeURIComponent(parsed.pathname.slice(bucket.length)) + rest : undefined;
 }
 
-type Manifest = { config?: { digest: string }; layers?: { digest: string }[] };
-const manifests = new Map<string, Manifest>();
+interface Descriptor {
+  readonly digest?: unknown;
+  readonly size?: unknown;
+  readonly urls?: unknown;
+}
+interface Schema2 {
+  readonly schemaVersion?: unknown;
+  readonly mediaType?: unknown;
+  readonly config?: Descriptor;
+  readonly layers?: unknown;
+}
+const SCHEMA2_TYPE = 'application/vnd.docker.distribution.manifest.v2+json';
+const isDigest = (value: unknown): value is string => typeof value === 'string' && /^sha256:[0-9a-f]{64}$/.test(value);
 
-async function manifestAt(world: World, key: string, digest: string): Promise<Manifest> {
-  let manifest = manifests.get(digest);
-  if (!manifest) {
-    manifest = JSON.parse((await world.object(key)).toString()) as Manifest;
-    manifests.set(digest, manifest);
+/** Stored JSON objects parsed (undefined: not JSON), by the sha256 of their bytes. */
+const parsedBySha = new Map<string, unknown>();
+
+async function parsedAt(world: World, key: string, sha: string): Promise<unknown> {
+  if (!parsedBySha.has(sha)) {
+    let value: unknown;
+    try {
+      value = JSON.parse((await world.object(key)).toString('utf8'));
+    } catch {
+      value = undefined;
+    }
+    parsedBySha.set(sha, value);
   }
-  return manifest;
+  return parsedBySha.get(sha);
+}
+
+/** A reference from a metadata file: the storage key it needs, and what it is for (for messages). */
+interface Reference {
+  readonly key: string;
+  /** What the object's bytes must hash to, when the reference says. */
+  readonly sha256?: string;
+  readonly why: string;
 }
 
 /**
  * Every object a Crane redirect file sends clients to, as storage keys with what their
- * bytes must hash to when known: version 1 files name v1 images (`<id>/{layer,json,ancestry}`),
- * version 3 files name schema 2 manifests (by tag or digest), whose blobs are then required.
+ * bytes must hash to when known, and problems found on the way.
+ *
+ * Version 1 files name v1 images (`<id>/{layer,json,ancestry}`). Version 3 files (the
+ * `@v2.json` beside them) name schema 2 manifests by tag or digest under `url` +
+ * `manifests/2/`: each must be there, a digest-named one must hash to its digest, a
+ * tag-named one must be a schema 2 manifest whose own digest is stored too (raas writes
+ * manifests by digest before by tag), and every blob a manifest names (its config and its
+ * layers, except foreign layers, which carry `urls` to where another party serves them)
+ * must be at `url` + `blobs/<digest>` and hash to that digest. `tags/list` must be there
+ * and list every tag the file names (Crane redirects `/v2/<name>/tags/list` to it).
  */
-async function referencedKeys(world: World, text: string, objects: ReadonlyMap<string, string>): Promise<{ key: string; sha256?: string }[]> {
-  const file = JSON.parse(text) as { version?: number; url?: string; images?: { id: string }[]; schema2_data?: string[] };
-  const out: { key: string; sha256?: string }[] = [];
-  if (!file.url) return out;
+async function references(world: World, text: string, objects: ReadonlyMap<string, string>, own: boolean): Promise<{ refs: Reference[]; problems: string[] }> {
+  const refs: Reference[] = [];
+  const problems: string[] = [];
+  let file: { version?: number; url?: string; images?: { id: string }[]; schema2_data?: string[] };
+  try {
+    file = JSON.parse(text) as typeof file;
+  } catch {
+    return { refs, problems: ['is not valid JSON'] };
+  }
+  const url = file.url ?? '';
+  // The ISV's own files must point into its store, or nothing they name would be checked.
+  if (keyUnder(world, url, '') === undefined) return { refs, problems: own ? [`has url ${JSON.stringify(file.url)}, which is not the store's`] : [] };
   if (file.version === 1) {
     for (const { id } of file.images ?? []) {
       for (const kind of ['layer', 'json', 'ancestry']) {
-        const key = keyUnder(world, file.url, `${id}/${kind}`);
-        if (key) out.push({ key });
+        const key = keyUnder(world, url, `${id}/${kind}`);
+        if (key) refs.push({ key, why: `image ${id}` });
       }
     }
-  } else if (file.version === 3) {
-    for (const ref of file.schema2_data ?? []) {
-      const key = keyUnder(world, file.url, `manifests/2/${ref}`);
-      if (!key) continue;
-      out.push({ key, ...(ref.startsWith('sha256:') ? { sha256: ref.slice(7) } : {}) });
-      const stored = objects.get(key);
-      if (stored === undefined) continue;
-      const manifest = await manifestAt(world, key, stored);
-      for (const digest of [manifest.config?.digest, ...(manifest.layers ?? []).map((l) => l.digest)]) {
-        const blob = digest && keyUnder(world, file.url, `blobs/${digest}`);
-        if (blob) out.push({ key: blob, sha256: digest.slice(7) });
+    return { refs, problems };
+  }
+  if (file.version !== 3) return { refs, problems };
+  const tags: string[] = [];
+  for (const ref of file.schema2_data ?? []) {
+    const key = keyUnder(world, url, `manifests/2/${ref}`);
+    if (!key) continue;
+    const byDigest = isDigest(ref);
+    if (!byDigest) tags.push(ref);
+    refs.push({ key, ...(byDigest ? { sha256: ref.slice(7) } : {}), why: `manifest ${ref}` });
+    const stored = objects.get(key);
+    if (stored === undefined || (byDigest && stored !== ref.slice(7))) continue; // reported as a missing or wrong reference
+    if (!byDigest) {
+      // The digest of the manifest a tag serves: stored under that digest too, with the same bytes.
+      const own = keyUnder(world, url, `manifests/2/sha256:${stored}`);
+      if (own) refs.push({ key: own, sha256: stored, why: `manifest of tag ${ref} by its digest` });
+    }
+    const manifest = (await parsedAt(world, key, stored)) as Schema2 | undefined;
+    if (typeof manifest !== 'object' || manifest === null || manifest.schemaVersion !== 2 || manifest.mediaType !== SCHEMA2_TYPE || !Array.isArray(manifest.layers)) {
+      problems.push(`names manifest ${ref}, but ${key} is not a Docker schema 2 manifest`);
+      continue;
+    }
+    const blobs: { descriptor: Descriptor; what: string }[] = [
+      { descriptor: manifest.config ?? {}, what: 'config' },
+      ...(manifest.layers as Descriptor[]).map((descriptor, i) => ({ descriptor: descriptor ?? {}, what: `layer ${i}` })),
+    ];
+    for (const { descriptor, what } of blobs) {
+      if (what !== 'config' && Array.isArray(descriptor.urls) && descriptor.urls.length > 0) continue; // a foreign layer: served elsewhere
+      if (!isDigest(descriptor.digest)) {
+        problems.push(`names manifest ${ref}, whose ${what} has no sha256 digest`);
+        continue;
       }
+      const blob = keyUnder(world, url, `blobs/${descriptor.digest}`);
+      if (blob) refs.push({ key: blob, sha256: descriptor.digest.slice(7), why: `${what} of manifest ${ref}` });
     }
   }
-  return out;
+  if (tags.length > 0) {
+    const key = keyUnder(world, url, 'tags/list');
+    const stored = key && objects.get(key);
+    if (key && stored === undefined) problems.push(`names tags ${tags.join(', ')}, but ${key} is not in storage`);
+    else if (key && stored) {
+      refs.push({ key, why: 'tags/list' });
+      const list = (await parsedAt(world, key, stored)) as { tags?: unknown } | undefined;
+      const listed = new Set(Array.isArray(list?.tags) ? list.tags : []);
+      const missing = tags.filter((tag) => !listed.has(tag));
+      if (missing.length > 0) problems.push(`names tags ${missing.join(', ')}, which ${key} does not list`);
+    }
+  }
+  return { refs, problems };
 }
 
 export interface Consistency {
@@ -481,12 +573,16 @@ export interface Consistency {
    * neither Content-Length nor Content-MD5); S3 itself never makes such an object visible.
    */
   readonly incomplete: string[];
+  /** Storage keys the deployed and backed-up files reference, every one checked. */
+  readonly referenced: ReadonlySet<string>;
 }
 
 /**
  * The invariant of every fault: whatever the Crane app serves and the backup records is in
  * storage with the bytes a complete push writes (`expected`: key -> sha256), and
- * content-addressed objects hash to their address. With `strict`, no object at all may
+ * content-addressed objects (v2 blobs and manifests by digest) hash to their address. For
+ * v2 that is every manifest a `@v2.json` names, every blob those manifests name, and the
+ * tag list (see `references`). With `strict`, no object at all may
  * hold other bytes (the file store, whose writes are raas's own); otherwise unreferenced
  * ones are reported as `incomplete` (see there).
  */
@@ -499,23 +595,25 @@ export async function assertConsistent(world: World, expected: ReadonlyMap<strin
   const wrong = new Set<string>();
   for (const [key, digest] of objects) {
     const want = expected.get(key);
-    const address = /\/blobs\/sha256:([0-9a-f]{64})$/.exec(key)?.[1];
+    const address = /\/v2\/(?:blobs|manifests\/2)\/sha256:([0-9a-f]{64})$/.exec(key)?.[1];
     if ((want !== undefined && want !== digest) || (address && address !== digest)) wrong.add(key);
   }
   const referenced = new Set<string>();
   for (const [where, files] of [['deployed', deployed], ['backup', backup]] as const) {
     for (const [name, text] of files) {
-      for (const { key, sha256 } of await referencedKeys(world, text, objects)) {
+      const found = await references(world, text, objects, where === 'backup' || name.startsWith(`${isv}-`));
+      for (const problem of found.problems) problems.push(`${where} ${name} ${problem}`);
+      for (const { key, sha256, why } of found.refs) {
         referenced.add(key);
-        if (!objects.has(key)) problems.push(`${where} ${name} references ${key}, which is not in storage`);
-        else if (wrong.has(key) || (sha256 && objects.get(key) !== sha256)) problems.push(`${where} ${name} references ${key}, which holds other bytes than a complete push writes`);
+        if (!objects.has(key)) problems.push(`${where} ${name} references ${key} (${why}), which is not in storage`);
+        else if (wrong.has(key) || (sha256 && objects.get(key) !== sha256)) problems.push(`${where} ${name} references ${key} (${why}), which holds other bytes than a complete push writes`);
       }
     }
   }
   const incomplete = [...wrong].filter((key) => !referenced.has(key));
   if (options.strict) for (const key of incomplete) problems.push(`${key} holds other bytes than a complete push writes`);
   if (problems.length) throw new Error(problems.join('\n'));
-  return { deployed, backup, objects, incomplete };
+  return { deployed, backup, objects, incomplete, referenced };
 }
 
 export const sizeOf = async (file: string): Promise<number> => (await stat(file)).size;
