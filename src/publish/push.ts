@@ -174,6 +174,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
       ],
     });
     logger.info(deployed.changed ? `Deployed ${dataDir}/${metadataName} to the Crane app (${deployed.commit?.slice(0, 12)})` : 'The Crane app already serves this metadata');
+    await v2.settleTagList(signal);
 
     let answered: boolean | undefined;
     if (isv.platform.kind === 'openshift' && registryUrl) {

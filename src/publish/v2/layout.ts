@@ -27,6 +27,8 @@ export const v2Prefix = (flatName: string): string => `${flatName}/v2/`;
 export const blobKey = (flatName: string, digest: Digest): string => `${v2Prefix(flatName)}blobs/${digest}`;
 export const manifestKey = (flatName: string, reference: string): string => `${v2Prefix(flatName)}manifests/2/${reference}`;
 export const tagsListKey = (flatName: string): string => `${v2Prefix(flatName)}tags/list`;
+/** The body of tags/list, as the registry API answers `GET /v2/<name>/tags/list`. */
+export const tagsListBody = (registryId: string, tags: Iterable<string>): Buffer => Buffer.from(JSON.stringify({ name: registryId, tags: [...new Set(tags)].sort() }));
 
 /** Tags whose manifest a listing of the app's prefix shows: every tag a push ever wrote. */
 export function listedTags(flatName: string, keys: Iterable<string>): string[] {

@@ -5,7 +5,7 @@ import type { ListedObject, Store } from '../../storage/store.ts';
 import { objectKey } from '../layout.ts';
 import { buildManifest, configFromV1, type Manifest } from './image.ts';
 import { layerFacts } from './layers.ts';
-import { BLOB_CONTENT_TYPE, blobKey, listedTags, MANIFEST_TYPE, manifestKey, tagsListKey } from './layout.ts';
+import { BLOB_CONTENT_TYPE, blobKey, listedTags, MANIFEST_TYPE, manifestKey, tagsListBody, tagsListKey } from './layout.ts';
 
 /** One object of the v2 layout, with the sha256 it must have. */
 export interface V2Object {
@@ -91,8 +91,8 @@ export async function planV2(options: V2PlanOptions): Promise<V2Plan> {
   const unservable = new Map([...tags].filter(([, top]) => !byTop.has(top)).map(([tag, top]) => [tag, unhosted(top)!.id]));
   for (const [tag, manifest] of manifests) add(json(manifestKey(flatName, tag), manifest.bytes, MANIFEST_TYPE, 2));
   // Earlier pushes' tags stay listed: a push never unpublishes a tag.
-  const allTags = [...new Set([...listedTags(flatName, options.listing.keys()), ...manifests.keys()])].sort();
-  add(json(tagsListKey(flatName), Buffer.from(JSON.stringify({ name: options.registryId, tags: allTags })), 'application/json', 3));
+  const allTags = [...listedTags(flatName, options.listing.keys()), ...manifests.keys()];
+  add(json(tagsListKey(flatName), tagsListBody(options.registryId, allTags), 'application/json', 3));
 
   const decisions = await Promise.all([...objects.values()].map((object) => limit(async () => ({ object, present: await isPresent(options, object) }))));
   return {

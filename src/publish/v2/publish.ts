@@ -1,10 +1,11 @@
 import pLimit from 'p-limit';
 import { v2NameProblem } from '../../crane/lint.ts';
 import { IntegrityError } from '../../errors.ts';
+import { sha256Hex } from '../../image/digest.ts';
 import type { Digest, ImageRepository } from '../../image/model.ts';
 import type { Logger } from '../../log.ts';
 import type { ListedObject, Store } from '../../storage/store.ts';
-import { v2MetadataName, v2Prefix } from './layout.ts';
+import { listedTags, manifestKey, tagsListBody, tagsListKey, v2MetadataName, v2Prefix } from './layout.ts';
 import { nextV2RedirectFile } from './metadata.ts';
 import { planV2, type V2Object } from './plan.ts';
 
@@ -36,7 +37,12 @@ export interface V2Publication {
   write(signal: AbortSignal): Promise<void>;
   /** The v2 redirect file to deploy, given the deployed files by name. */
   redirectFile(deployed: ReadonlyMap<string, string>): { name: string; text: string };
+  /** After deploying: make tags/list name every tag whose manifest is stored, whatever pushes overlapped. */
+  settleTagList(signal: AbortSignal): Promise<void>;
 }
+
+/** Rounds of settleTagList before giving up; each needs another push to write the list in between. */
+const SETTLE_ROUNDS = 5;
 
 export interface V2Options {
   readonly store: Store;
@@ -81,12 +87,41 @@ export async function prepareV2(options: V2Options): Promise<V2Publication> {
         await writeAll(store, plan.write.filter((o) => o.stage === stage), options.jobs, signal, logger);
       }
     },
+    async settleTagList(signal) {
+      await settleTagList(store, flatName, image, [...plan.manifests.keys()], signal, logger);
+    },
     redirectFile(deployed) {
       const schema2 = [...plan.manifests.keys(), ...new Set([...plan.manifests.values()].map((m) => m.digest))];
       const input = { repository: `${options.isv}-${flatName}`, registryId: image, url, schema2 };
       return { name: metadataName, text: nextV2RedirectFile(input, deployed.get(metadataName), logger) };
     },
   };
+}
+
+/**
+ * Overlapping pushes of one image each planned tags/list from the listing they started
+ * with, so the last to write it may have left out a tag the other pushed. So after
+ * deploying, every push lists the tag manifests, writes the list (unless it already holds
+ * exactly that), and lists again until nothing is missing. The last push to write the
+ * list checks after its write, and sees every tag manifest stored before that check: each
+ * push stores its tag manifests before it deploys, and writes the list after.
+ */
+async function settleTagList(store: Store, flatName: string, registryId: string, own: readonly string[], signal: AbortSignal, logger: Logger): Promise<void> {
+  const key = tagsListKey(flatName);
+  let written: ReadonlySet<string> | undefined;
+  for (let round = 0; round < SETTLE_ROUNDS; round++) {
+    signal.throwIfAborted();
+    const [manifests, stored] = await Promise.all([store.list(manifestKey(flatName, '')), store.stat(key)]);
+    const tags = new Set([...listedTags(flatName, manifests.keys()), ...own]);
+    if (written && [...tags].every((tag) => written!.has(tag))) return;
+    const body = tagsListBody(registryId, tags);
+    if (stored?.sha256 !== sha256Hex(body)) {
+      await store.put(key, body, { contentType: 'application/json', signal });
+      if (written) logger.info(`v2: tags/list rewritten: another push of ${registryId} overlapped this one`);
+    }
+    written = tags;
+  }
+  logger.warn(`v2: ${key} still misses tags after ${SETTLE_ROUNDS} rounds of overlapping pushes; the next push of ${registryId} lists them`);
 }
 
 /** Like uploadAll: the first failure stops the rest, and nothing is left running when this returns. */
