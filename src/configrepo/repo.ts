@@ -41,7 +41,7 @@ export interface OpenConfigRepoOptions {
   readonly workDir: string;
   readonly logger: Logger;
   readonly signal?: AbortSignal;
-  /** Further push attempts when another operator pushed first. Default 5. */
+  /** Further push attempts when another operator pushed first. Default 10. */
   readonly retries?: number;
   /** How long a backup waits for another raas run backing up to the same working copy. Default 120 s. */
   readonly lockTimeoutMs?: number;

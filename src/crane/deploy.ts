@@ -28,7 +28,7 @@ export interface DeployOptions {
   readonly message: string;
   readonly logger: Logger;
   readonly signal?: AbortSignal;
-  /** Further attempts when the push loses a race with another deployment. Default 5. */
+  /** Further attempts when the push loses a race with another deployment. Default 10. */
   readonly retries?: number;
 }
 

@@ -136,7 +136,7 @@ export interface RetryOptions {
   /** For messages: "the Crane app repository". */
   readonly what: string;
   readonly logger: Logger;
-  /** Further attempts after the first. */
+  /** Further attempts after the first (default 10). */
   readonly retries?: number;
   readonly signal?: AbortSignal | undefined;
 }
@@ -147,12 +147,13 @@ export interface RetryOptions {
  * the remote first. Other failures end the run at once.
  */
 export async function retryWhileRemoteMoves<T>(attempt: (n: number) => Promise<T>, options: RetryOptions): Promise<T> {
-  const retries = options.retries ?? 5;
+  // Enough for a handful of runs pushing one repository at once (CI jobs, cron): about 40 s of back-off at most.
+  const retries = options.retries ?? 10;
   try {
     return await pRetry(attempt, {
       retries,
       minTimeout: 200,
-      maxTimeout: 3000,
+      maxTimeout: 5000,
       randomize: true,
       ...(options.signal ? { signal: options.signal } : {}),
       shouldRetry: ({ error }) => error instanceof RemoteMoved,
