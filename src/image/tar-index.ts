@@ -79,7 +79,10 @@ export class TarIndex {
           throw new RangeError(`byte range [${start}, ${end}) is outside a blob of ${size} bytes`);
         }
         if (start === end) return Readable.from([]);
-        return createReadStream(tarFile, { start: offset + start, end: offset + end - 1, highWaterMark: 1024 ** 2 });
+        // 256 KiB reads: each chunk is garbage once hashed or sent, and 1 MiB chunks left
+        // ~30 MiB more of it waiting for a collection (peak RSS of a push ~195 -> ~167 MiB,
+        // npm run bench); smaller chunks saved little more and cost CPU.
+        return createReadStream(tarFile, { start: offset + start, end: offset + end - 1, highWaterMark: 256 * 1024 });
       },
     };
   }
