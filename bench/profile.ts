@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 
 /**
  * Where a process spent its time, from a V8 CPU profile (`node --cpu-prof`): self time per
@@ -9,6 +10,7 @@ import { readFileSync } from 'node:fs';
 interface ProfileNode {
   readonly id: number;
   readonly callFrame: { readonly functionName: string; readonly url: string };
+  readonly children?: readonly number[];
 }
 interface CpuProfile {
   readonly nodes: readonly ProfileNode[];
@@ -16,13 +18,13 @@ interface CpuProfile {
   readonly timeDeltas: readonly number[];
 }
 
-export interface ProfileShare {
+interface ProfileShare {
   readonly source: string;
   readonly ms: number;
   readonly share: number;
 }
 
-export function summarizeProfile(file: string, top = 8): ProfileShare[] {
+function summarizeProfile(file: string, top = 8): ProfileShare[] {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const sourceOf = new Map(profile.nodes.map((n) => [n.id, sourceName(n.callFrame)]));
   const totals = new Map<string, number>();
@@ -49,5 +51,49 @@ function sourceName(frame: ProfileNode['callFrame']): string {
   return own ? `raas ${own[1]}` : url;
 }
 
-export const formatProfile = (shares: readonly ProfileShare[]): string =>
+const formatProfile = (shares: readonly ProfileShare[]): string =>
   shares.map((s) => `${s.source} ${(s.share * 100).toFixed(0)}%`).join(', ');
+
+/** The summary of the one profile `node --cpu-prof` wrote into `dir`: by source, then by raas caller. */
+export function summarizeProfileDir(dir: string): string {
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) return '(no profile written)';
+  const bySource = formatProfile(summarizeProfile(path.join(dir, file), 10));
+  return `${bySource}. By the raas function on the stack (its own time and what it calls, e.g. hashing): ${raasCallers(path.join(dir, file))}`;
+}
+
+/**
+ * summarizeProfile says which code ran (node:internal/crypto/hash, an SDK package); this
+ * says on whose behalf: each sample goes to the innermost raas function on its stack, so
+ * hashing shows under the raas function that hashes. Samples with no raas frame keep their
+ * own name ((idle), (garbage collector), node's startup).
+ */
+function raasCallers(file: string, top = 8): string {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const own = (n: ProfileNode): string | undefined => {
+    const { url } = n.callFrame;
+    const module = url.includes('/node_modules/') ? undefined : /\/(?:dist|src)\/(.+?)\.[jt]s$/.exec(url)?.[1];
+    return module === undefined ? undefined : `${module} ${n.callFrame.functionName || '(anonymous)'}`;
+  };
+  const label = new Map<number, string>();
+  const labelOf = (id: number): string => {
+    const known = label.get(id);
+    if (known !== undefined) return known;
+    const n = byId.get(id)!;
+    const up = parent.get(id);
+    const name = own(n) ?? (up !== undefined && byId.get(up)!.callFrame.functionName !== '(root)' ? labelOf(up) : n.callFrame.functionName.startsWith('(') ? n.callFrame.functionName : 'no raas caller (start-up, stream and socket callbacks)');
+    label.set(id, name);
+    return name;
+  };
+  const totals = new Map<string, number>();
+  let all = 0;
+  profile.samples.forEach((id, i) => {
+    const us = profile.timeDeltas[i] ?? 0;
+    totals.set(labelOf(id), (totals.get(labelOf(id)) ?? 0) + us);
+    all += us;
+  });
+  return [...totals].sort((x, y) => y[1] - x[1]).slice(0, top).map(([name, us]) => `${name} ${((us / all) * 100).toFixed(0)}%`).join(', ');
+}

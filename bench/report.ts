@@ -1,0 +1,88 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { seconds } from './common.ts';
+import type { Environment } from './machine.ts';
+import type { CaseResult } from './push.ts';
+import { STATUS_IMAGES, STATUS_LAYERS, STATUS_LAYER_BYTES, STATUS_PUSHERS } from './spec.ts';
+import type { StatusResult } from './status.ts';
+import { cpuTable, resultsTable, verdicts } from './verdicts.ts';
+
+// The report: BENCHMARKS.md, with the hand-written notes a rerun keeps
+
+export function renderMarkdown(env: Environment, cases: readonly CaseResult[], status: StatusResult | undefined): string {
+  const list = verdicts(cases, status);
+  const profiles = [...cases.flatMap((c) => c.profiles), ...(status?.profile ? [status.profile] : [])];
+  const lines = [
+    '# Benchmarks',
+    '',
+    'Written by `npm run bench` (bench/run.ts); rerun it to refresh this file. It is a script, not a test: `.ci/run` does not run it.',
+    '',
+    '## Machine and versions',
+    '',
+    `- Date: ${env.date}`,
+    `- CPU: ${env.cpu}`,
+    `- OS: ${env.os}`,
+    `- Node ${env.node}; raas ${env.raas}; ${env.aws}; s3rver ${env.s3rver} (in its own process, on 127.0.0.1)`,
+    '',
+    '## Results',
+    '',
+    `Median wall time of ${env.rounds} rounds. Each round runs \`raas push\` to S3 and \`aws s3 cp --recursive\` of the same files already`,
+    'extracted, to the same s3rver (the two alternate who goes first), then `raas push` to a file store; every run writes into a',
+    'fresh bucket or directory, and each raas push deploys to a fresh Crane app remote (a bare git repository) and commits its',
+    'backup and log to the configuration repository, as a real push does. raas times include reading and validating the',
+    'archive; the AWS CLI uploads the extracted files with its default settings (10 requests in flight; raas: 8). Peak RSS is',
+    '"Maximum resident set size" from `/usr/bin/time -v`, the largest of all runs of the row.',
+    '',
+    resultsTable(cases, status),
+    '',
+  ];
+  if (status) {
+    const checks = Object.entries(status.checks).map(([name, n]) => `${n} ${name}`).join(', ');
+    lines.push(
+      `raas status: \`raas --no-commit status bs3\` of ${STATUS_IMAGES} images of ${STATUS_LAYERS} layers (${STATUS_LAYER_BYTES / 1024} KiB each) published by raas push, with`,
+      'their backups, to s3rver, and served by raas\'s Crane-compatible server; median of',
+      `${status.runs.length} runs (${status.runs.map((m) => (m.wallMs / 1000).toFixed(2)).join(', ')} s). Each run made these checks: ${checks}`,
+      `(${Object.entries(status.outcome).map(([k, n]) => `${n} ${k}`).join(', ')}). Publishing the images took ${seconds(status.setupMs)} (not part of the figure),`,
+      `${STATUS_PUSHERS} pushes at a time from one working copy of the configuration repository${status.reruns.length === 0 ? '.' : `; ${status.reruns.length} of them failed and were run again: ${status.reruns.join('; ')}.`}`,
+      ...status.notOk.map((text) => `- ${text}`),
+      '',
+    );
+  }
+  lines.push(
+    '## Targets',
+    '',
+    '| target | measured | |',
+    '| --- | ---: | --- |',
+    ...list.map((v) => `| ${v.target} | ${v.measured} | ${v.met ? 'met' : 'missed'} |`),
+    '',
+    '## Where the time goes',
+    '',
+  );
+  if (cases.length > 0) {
+    lines.push(
+      'CPU time of each tool (user + system, from `/usr/bin/time -v`, including the git processes raas runs) and of the s3rver',
+      'process during the same run (from /proc); medians over the rounds.',
+      '',
+      cpuTable(cases),
+      '',
+    );
+  }
+  if (profiles.length > 0) {
+    lines.push(
+      'A CPU profile (`node --cpu-prof`, summarized by bench/profile.ts: self time per source, "(idle)" is time raas waited',
+      'on s3rver, the disk or git) of one more raas run for each missed target:',
+      '',
+      ...profiles.map((p) => `- ${p.what}: ${seconds(p.wallMs)} wall, s3rver CPU ${seconds(p.serverCpuMs)} meanwhile. Self time: ${p.summary}.${p.timeline ? ` Its run log: ${p.timeline}.` : ''}`),
+      '',
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Marks where BENCHMARKS.md's hand-written analysis starts; a rerun keeps it. */
+const NOTES_MARKER = '<!-- Written by hand from here on: bench/run.ts keeps this part when it rewrites the file. -->';
+
+export function keptNotes(file: string): string {
+  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const at = old.indexOf(NOTES_MARKER);
+  return at >= 0 ? old.slice(at) : `${NOTES_MARKER}\n\n## Notes\n`;
+}
