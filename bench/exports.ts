@@ -61,7 +61,13 @@ export function writeExport(dir: string, spec: ExportCase): WrittenExport {
       append(`${id}/json`, json.length, (write) => write(json));
       append(`${id}/ancestry`, ancestryBytes.length, (write) => write(ancestryBytes));
       append(`${id}/layer`, spec.layerBytes, (write) => {
-        for (let left = spec.layerBytes; left > 0; left -= CHUNK) write(random(Math.min(CHUNK, left)));
+        for (let left = spec.layerBytes; left > 0; left -= CHUNK) {
+          const chunk = random(Math.min(CHUNK, left));
+          // Random bytes open with gzip's magic (1f 8b) once in 65536 layers, and raas then
+          // reads the layer as a corrupt gzip stream: a first byte of 0 keeps them raw data.
+          if (left === spec.layerBytes) chunk[0] = 0;
+          write(chunk);
+        }
       });
       images.push({ id });
     }
