@@ -14,6 +14,8 @@ export interface AwsConfig {
   readonly prefix: string;
   readonly acl: 'public-read' | 'none';
   readonly maxConcurrency: number;
+  /** Multipart part size in bytes (`part_size`, given in MiB); undefined: the store's default. */
+  readonly partSize: number | undefined;
 }
 
 export interface OpenShiftConfig {

@@ -19,7 +19,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   redhat: ['mask_layers', 'metadata'],
   pulp: ['export_url'],
   openshift: ['server_url', 'app_git_url', 'cartridge', 'username', 'password', 'auth_token'],
-  aws: ['access_key_id', 'secret_access_key', 'session_token', 'region', 'endpoint', 'force_path_style', 'prefix', 'acl', 'max_concurrency'],
+  aws: ['access_key_id', 'secret_access_key', 'session_token', 'region', 'endpoint', 'force_path_style', 'prefix', 'acl', 'max_concurrency', 'part_size'],
   isv: [
     'storage', 's3_bucket', 'storage_dir', 'public_url', 'platform', 'openshift_domain', 'openshift_app',
     'openshift_scale', 'openshift_gear_size', 'app_remote', 'registry_url', 'crane_data_dir',
@@ -255,6 +255,8 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
     prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`,
     acl: awsReader.choice('acl', ['public-read', 'none'] as const, 'public-read'),
     maxConcurrency: awsReader.integer('max_concurrency', 8, 1, 64),
+    // 0 stands for "not set" (and for a refused value, whose problem is already recorded).
+    partSize: withValue(awsReader.integer('part_size', 0, 5, 5120) || undefined, (mib) => mib * 1024 * 1024),
   };
 
   const pulp = { exportUrl: reader('pulp').url('export_url') };

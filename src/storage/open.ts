@@ -21,6 +21,7 @@ export function openStore(isv: IsvConfig, aws: AwsConfig, logger: Logger, journa
     acl: aws.acl,
     publicUrl: storage.publicUrl,
     maxConcurrency: aws.maxConcurrency,
+    partSize: aws.partSize,
     journal,
     logger,
   });

@@ -23,7 +23,11 @@ const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
 const MAX_PARTS = 10_000;
-const DEFAULT_PART_SIZE = 16 * MiB;
+/**
+ * Large enough that most layers go up in one request: a multipart upload costs three more
+ * requests, and S3-compatible servers such as s3rver join its parts by copying them again.
+ */
+export const DEFAULT_PART_SIZE = 64 * MiB;
 /** Attempts per request: transient failures (5xx, SlowDown, resets, timeouts) are retried with jittered backoff. */
 export const MAX_ATTEMPTS = 5;
 
@@ -52,7 +56,7 @@ export interface Uploader {
   run<T>(op: string, key: string, call: () => Promise<T>): Promise<T>;
 }
 
-/** Parts of at least 16 MiB (fewer requests for big layers), grown so no object needs more than 10000. */
+/** Parts of the fixed size or the default, grown so no object needs more than 10000. */
 export function partSizeFor(size: number, fixed: number | undefined): number {
   const least = Math.ceil(size / MAX_PARTS / MiB) * MiB;
   return Math.max(fixed ?? DEFAULT_PART_SIZE, least);

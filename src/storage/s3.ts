@@ -46,7 +46,7 @@ export interface S3StoreOptions {
   readonly publicUrl?: string;
   /** Requests (parts or whole objects) in flight across the store. */
   readonly maxConcurrency: number;
-  /** Fixed multipart part size in bytes (5 MiB - 5 GiB); otherwise at least 16 MiB, grown for huge objects. */
+  /** Fixed multipart part size in bytes (5 MiB - 5 GiB); otherwise 64 MiB; grown for huge objects. */
   readonly partSize?: number;
   /**
    * Send SHA-256 checksums (x-amz-checksum-sha256) with uploads. Default: on for AWS, off

@@ -61,6 +61,7 @@ test('a complete raas.cfg becomes typed values with defaults', () => {
   assert.equal(config.aws.prefix, 'registries/');
   assert.equal(config.aws.forcePathStyle, true);
   assert.equal(config.aws.maxConcurrency, 8);
+  assert.equal(config.aws.partSize, undefined, 'the store chooses part sizes unless part_size is set');
   const acme = isvConfig(config, 'ACME');
   assert.deepEqual(acme.storage, { kind: 's3', bucket: 'acme.bucket', publicUrl: undefined });
   assert.deepEqual(acme.platform, { kind: 'openshift', domain: 'acme', app: 'registry', scale: true, gearSize: 'small.highcpu' });
@@ -109,6 +110,13 @@ test('masks that are not ids or digests, and unknown ISVs, are named', () => {
   const config = parseConfig('r.cfg', '[acme]\ns3_bucket = acme-bucket\n', {});
   assert.throws(() => isvConfig(config, 'other'), (e: ConfigError) => /no section \[other\]/.test(e.message) && /acme/.test(e.fix ?? ''));
   assert.throws(() => isvConfig(config, 'bad name'), /not a valid ISV name/);
+});
+
+test('[aws] part_size is a whole number of MiB within S3\'s part limits', () => {
+  assert.equal(parseConfig('r.cfg', '[aws]\npart_size = 16\n', {}).aws.partSize, 16 * 1024 * 1024);
+  for (const bad of ['4', '5121', '8.5', '64MiB']) {
+    assert.throws(() => parseConfig('r.cfg', `[aws]\npart_size = ${bad}\n`, {}), new RegExp(`r.cfg:2 \\[aws\\] part_size: '${bad}' is not a whole number from 5 to 5120`));
+  }
 });
 
 test('values with ; or # must be quoted, as ini reads them as comments otherwise', () => {

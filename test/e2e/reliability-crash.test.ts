@@ -75,7 +75,7 @@ const hookPause = (repo: (ctx: Context) => string, name: 'pre-receive' | 'post-r
   };
 };
 
-/** Bigger than the store's part size (16 MiB), so it goes up in parts. */
+/** Bigger than the part size test worlds set (16 MiB), so it goes up in parts. */
 const MULTIPART = 24 * 1024 * 1024;
 const isObjectPut = (r: SeenRequest) => r.method === 'PUT' && r.key.startsWith('acme-app/') && !r.query.includes('partNumber');
 const APP_CLONE = '*/app/clone-*';

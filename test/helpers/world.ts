@@ -70,6 +70,11 @@ export interface World {
 }
 
 export const RAAS_BIN = fileURLToPath(new URL('../../bin/raas', import.meta.url));
+/**
+ * Test worlds keep parts at 16 MiB (raas's default is 64): the reliability and resume
+ * suites need multipart uploads, and layers of 20-48 MiB keep them quick.
+ */
+const PART_SIZE_LINE = 'part_size = 16';
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 async function walk(dir: string, base = dir): Promise<string[]> {
@@ -116,7 +121,7 @@ export async function makeWorld(t: TestContext, options: WorldOptions = {}): Pro
     `mask_layers = ${(options.mask ?? []).join(', ')}`,
     '',
     ...(s3
-      ? ['[aws]', `endpoint = ${s3.endpoint}`, 'force_path_style = true', 'region = us-east-1', 'access_key_id = ${TEST_S3_KEY}', 'secret_access_key = ${TEST_S3_SECRET}', `prefix = ${options.prefix ?? ''}`, '']
+      ? ['[aws]', `endpoint = ${s3.endpoint}`, 'force_path_style = true', 'region = us-east-1', 'access_key_id = ${TEST_S3_KEY}', 'secret_access_key = ${TEST_S3_SECRET}', `prefix = ${options.prefix ?? ''}`, PART_SIZE_LINE, '']
       : []),
     '[acme]',
     ...isvLines,

@@ -348,7 +348,7 @@ describe('s3 store through faults', () => {
 
 describe('s3 part sizes', () => {
   it('grows parts so no object needs more than 10000', () => {
-    assert.equal(partSizeFor(1, undefined), 16 * MiB);
+    assert.equal(partSizeFor(1, undefined), 64 * MiB);
     assert.equal(partSizeFor(1, 5 * MiB), 5 * MiB);
     const huge = 200 * 1024 * MiB;
     assert.ok(Math.ceil(huge / partSizeFor(huge, undefined)) <= 10_000);
