@@ -26,7 +26,7 @@ export interface UploadPlan {
 /** Keys of the store root read when looking for layers to copy: enough for the apps of a few ISVs, at 1000 keys a request. */
 const SIBLING_KEYS = 20_000;
 /** Below this a copy saves nothing: checking the source and copying cost two requests where an upload costs one. */
-const MIN_COPY_SIZE = 1024 * 1024;
+export const MIN_COPY_SIZE = 1024 * 1024;
 /** Same-size layers of other apps checked per layer (a HEAD each); the same v1 id is checked first. */
 const MAX_CANDIDATES = 3;
 const LAYER_KEY = /^([^/]+)\/([0-9a-f]{64})\/layer$/;

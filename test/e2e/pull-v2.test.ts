@@ -84,7 +84,8 @@ const diffIds = (layers: readonly Layer[]) => layers.map((l) => l.diffId);
 
 test('an OCI archive pushed to S3 is pulled by tag and by digest with skopeo; Crane picks schema 2 only for clients that accept it', async (t) => {
   const world = await makeWorld(t, { storage: 's3', prefix: 'registries/' });
-  const example = await makeExample({ dir: world.root, format: 'oci-archive', layers: 3, tag: '1.0' });
+  // One layer of 1 MiB and more (copied from the v1 layout), two smaller (uploaded).
+  const example = await makeExample({ dir: world.root, format: 'oci-archive', layers: [randomLayer(1024 * 1024), randomLayer(), randomLayer()], tag: '1.0' });
   const report = await push(world, example.file);
   const registry = await craneFor(t, world);
 
@@ -98,13 +99,16 @@ test('an OCI archive pushed to S3 is pulled by tag and by digest with skopeo; Cr
   assert.deepEqual(seen.RepoTags, ['1.0']);
   assert.deepEqual(await rawManifest(registry, `@${digest}`), { mediaType: SCHEMA2, digest });
 
-  // Layers are server-side copies of the v1 layer objects, the same bytes under both layouts.
+  // The same bytes under both layouts: server-side copies of the v1 layer objects from 1 MiB on, uploads below.
   const objects = await world.objects();
+  const copied = new Map(report.v2.uploaded.map((o: { key: string; size: number; copied: boolean }) => [o.key, o.copied]));
   for (const id of example.ids) {
     const layer = objects.get(`registries/acme-app/${id}/layer`)!;
     assert.equal(objects.get(`registries/acme-app/v2/blobs/sha256:${layer}`), layer);
+    const written = report.v2.uploaded.find((o: { key: string }) => o.key.endsWith(`/v2/blobs/sha256:${layer}`));
+    assert.equal(copied.get(written.key), written.size >= 1024 * 1024, `${written.key} (${written.size} bytes)`);
   }
-  assert.ok(report.v2.uploaded.filter((o: { copied: boolean }) => o.copied).length === 3);
+  assert.deepEqual([...copied.values()].filter(Boolean).length, 1);
 
   // The store serves every redirect target with the type clients need.
   const head = async (key: string) => (await fetch(`${world.s3!.endpoint}/${world.bucket}/registries/acme-app/v2/${key}`)).headers.get('content-type');

@@ -17,6 +17,7 @@ import { randomLayer } from '../helpers/archives.ts';
 import { tempDir } from '../helpers/git.ts';
 import { bufferBlob, sha256 } from '../storage/blob.ts';
 
+const MiB = 1024 * 1024;
 const digestOf = (data: Buffer): Digest => `sha256:${sha256(data)}`;
 
 /** A v1 image chain over these layer bytes, as a Pulp export gives it (no declared digests). */
@@ -123,7 +124,8 @@ describe('prepareV2', () => {
   async function setup(t: import('node:test').TestContext) {
     const root = await tempDir(t);
     const store = createFileStore({ root, publicUrl: 'https://s/' });
-    const [base, own] = chain([gzipSync(randomLayer().tar), randomLayer().tar]) as [V1Image, V1Image];
+    // The own layer is big enough to be copied from the v1 layout (smaller ones are uploaded).
+    const [base, own] = chain([gzipSync(randomLayer().tar), randomLayer(MiB).tar]) as [V1Image, V1Image];
     const repo: ImageRepository = { format: 'pulp', archiveName: 'acme/app', images: [base, own], tags: new Map([['1.0', own.id]]) };
     const signal = new AbortController().signal;
     const prepare = async (masked: ReadonlyMap<string, string | undefined>) =>

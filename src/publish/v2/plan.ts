@@ -3,6 +3,7 @@ import { digestHex, sha256Hex } from '../../image/digest.ts';
 import type { Blob, ImageRepository, V1Image } from '../../image/model.ts';
 import type { ListedObject, Store } from '../../storage/store.ts';
 import { objectKey } from '../layout.ts';
+import { MIN_COPY_SIZE } from '../plan.ts';
 import { buildManifest, configFromV1, type Manifest } from './image.ts';
 import { layerFacts } from './layers.ts';
 import { BLOB_CONTENT_TYPE, blobKey, listedTags, MANIFEST_TYPE, manifestKey, tagsListBody, tagsListKey } from './layout.ts';
@@ -14,7 +15,7 @@ export interface V2Object {
   readonly size: number;
   readonly contentType: string;
   readonly body: Blob | Buffer;
-  /** The v1 layer object with the same bytes: copied server-side rather than uploaded again. */
+  /** The v1 layer object with the same bytes, copied server-side rather than uploaded again (layers of 1 MiB and more). */
   readonly copyFrom: string | undefined;
   /**
    * Written only after every object of a lower stage, so nothing is referenced before it
@@ -80,7 +81,8 @@ export async function planV2(options: V2PlanOptions): Promise<V2Plan> {
       // A masked layer stays with its host; the manifest's `urls` send clients there.
       if (masked.has(image.id)) return;
       const { digest, size } = layers[i]!;
-      add({ key: blobKey(flatName, digest), sha256: digestHex(digest), size, contentType: BLOB_CONTENT_TYPE, body: image.layer, copyFrom: objectKey(flatName, image.id, 'layer'), stage: 0 });
+      const copyFrom = size >= MIN_COPY_SIZE ? objectKey(flatName, image.id, 'layer') : undefined;
+      add({ key: blobKey(flatName, digest), sha256: digestHex(digest), size, contentType: BLOB_CONTENT_TYPE, body: image.layer, copyFrom, stage: 0 });
     });
     add(json(blobKey(flatName, config.digest), config.bytes, BLOB_CONTENT_TYPE, 0));
     const manifest = buildManifest(config, layers);

@@ -23,7 +23,7 @@ export interface V2Report {
   readonly url: string;
   /** tag -> digest of its manifest (`docker pull <image>@<digest>` works too). */
   readonly manifests: Readonly<Record<string, Digest>>;
-  /** Keys written (or, in a dry run, to write); layers of the ISV are server-side copies of the v1 layer objects. */
+  /** Keys written (or, in a dry run, to write); the ISV's layers of 1 MiB and more are server-side copies of the v1 layer objects. */
   readonly uploaded: readonly { readonly key: string; readonly size: number; readonly copied: boolean }[];
   readonly present: readonly string[];
   /** tag -> the masked image without a known host that keeps it from v2 clients. */
