@@ -58,8 +58,8 @@ export async function planUploads(options: {
   readonly flatName: string;
   readonly images: readonly V1Image[];
   readonly listing: ReadonlyMap<string, ListedObject>;
-  /** Hashes a layer whose archive gives no digest, only when a same-size object exists. */
-  readonly hashBlob: (blob: Blob) => Promise<string>;
+  /** Hex sha256 of a layer whose archive gives no digest, asked only when a same-size object exists. */
+  readonly hashLayer: (image: V1Image) => Promise<string>;
   readonly concurrency: number;
 }): Promise<UploadPlan> {
   const { store } = options;
@@ -67,7 +67,7 @@ export async function planUploads(options: {
   const hashes = new Map<PlannedObject, Promise<string>>();
   const expected = (object: PlannedObject): Promise<string> => {
     if (object.sha256 !== undefined) return Promise.resolve(object.sha256);
-    if (!hashes.has(object)) hashes.set(object, options.hashBlob(object.body as Blob));
+    if (!hashes.has(object)) hashes.set(object, options.hashLayer(object.image));
     return hashes.get(object)!;
   };
   const holds = async (key: string, object: PlannedObject): Promise<boolean> => (await store.stat(key))?.sha256 === (await expected(object));

@@ -10,7 +10,8 @@ import { maskedLayersFromCraneFiles, partitionMasked } from '../image/mask.ts';
 import type { ImageRepository, V1Image } from '../image/model.ts';
 import type { ArchiveLimits } from '../image/limits.ts';
 import { readArchive } from '../image/read.ts';
-import { sha256OfBlob, verifyLayers } from '../image/verify.ts';
+import { layerDigester, type LayerDigester } from '../image/layer-digests.ts';
+import { verifyLayers } from '../image/verify.ts';
 import type { Logger } from '../log.ts';
 import { openJournal, recoverAbandonedWrites } from '../storage/journal.ts';
 import { openStore } from '../storage/open.ts';
@@ -133,11 +134,14 @@ export async function push(request: PushRequest): Promise<PushReport> {
     const url = store.publicUrl(appPrefix(flat));
 
     const listing = await store.list(appPrefix(flat));
-    const plan = await planUploads({ store, flatName: flat, images: published, listing, hashBlob: sha256OfBlob, concurrency: request.jobs * 2 });
-    await verifyDeclaredDigests(plan.upload, request.jobs);
+    // Each layer is read once before it is sent; every step below shares that pass.
+    const digests = layerDigester((size) => store.partSize?.(size));
+    const hashLayer = async (layer: V1Image) => (await digests(layer)).sha256;
+    const plan = await planUploads({ store, flatName: flat, images: published, listing, hashLayer, concurrency: request.jobs * 2 });
+    await verifyDeclaredDigests(plan.upload, request.jobs, digests);
     const copies = plan.upload.filter((o) => o.copyFrom !== undefined).length;
     logger.info(`${plan.upload.length} objects to upload (${copies} by copying another app's), ${plan.present.length} already in ${store.location}`);
-    const v2 = await prepareV2({ store, isv: isv.name, flatName: flat, image, repo, tags, masked: new Map(masked.map((m) => [m.id, hosted.get(m.id)])), listing, jobs: request.jobs, logger });
+    const v2 = await prepareV2({ store, isv: isv.name, flatName: flat, image, repo, tags, masked: new Map(masked.map((m) => [m.id, hosted.get(m.id)])), listing, jobs: request.jobs, logger, digests });
     // The write probe comes after every check of the archive, so a refused archive leaves storage untouched.
     if (!request.dryRun) await store.check({ write: true });
 
@@ -158,7 +162,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
       if (aborted > 0) logger.info(`Aborted ${aborted} incomplete upload${aborted === 1 ? '' : 's'} that killed runs left in ${store.location}`);
     }
 
-    await uploadAll({ store, objects: plan.upload, jobs: request.jobs, logger, progress: request.progress?.upload, signal });
+    await uploadAll({ store, objects: plan.upload, jobs: request.jobs, logger, progress: request.progress?.upload, signal, digests });
     await v2.write(signal);
 
     const deployed = await deployMetadata({
@@ -208,9 +212,9 @@ export async function push(request: PushRequest): Promise<PushReport> {
     journal?.close();
   }
 
-  async function verifyDeclaredDigests(objects: readonly PlannedObject[], jobs: number): Promise<void> {
+  async function verifyDeclaredDigests(objects: readonly PlannedObject[], jobs: number, digests: LayerDigester): Promise<void> {
     const layers: V1Image[] = objects.filter((o) => o.kind === 'layer' && o.image.layerDigest && !o.copyFrom).map((o) => o.image);
-    if (layers.length > 0) await verifyLayers(layers, { concurrency: jobs });
+    if (layers.length > 0) await verifyLayers(layers, { concurrency: jobs, digests });
   }
 }
 

@@ -1,4 +1,5 @@
 import pLimit from 'p-limit';
+import type { LayerDigester } from '../image/layer-digests.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../storage/store.ts';
 import type { PlannedObject } from './plan.ts';
@@ -33,6 +34,8 @@ export async function uploadAll(options: {
   readonly logger: Logger;
   readonly progress?: UploadProgress;
   readonly signal: AbortSignal;
+  /** The push's one reading pass per layer: layers are sent with its hashes, not read an extra time first. */
+  readonly digests: LayerDigester;
 }): Promise<UploadedObject[]> {
   const { store, logger, progress } = options;
   const failed = new AbortController();
@@ -57,12 +60,15 @@ export async function uploadAll(options: {
       signal.throwIfAborted();
       const copied = object.copyFrom === undefined ? undefined : await copy(object, object.copyFrom);
       if (copied) return copied;
+      const layer = Buffer.isBuffer(object.body) ? undefined : await options.digests(object.image);
       progress?.start(object);
       let ok = false;
       try {
+        const sha256 = layer?.sha256 ?? object.sha256;
         const result = await store.put(object.key, object.body, {
           contentType: object.contentType,
-          ...(object.sha256 ? { sha256: object.sha256 } : {}),
+          ...(sha256 ? { sha256 } : {}),
+          ...(layer ? { parts: layer.parts } : {}),
           onProgress: (bytes) => progress?.advance(object, bytes),
           signal,
         });

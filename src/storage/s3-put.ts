@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
   type CompletedPart,
@@ -63,31 +66,44 @@ export function partSizeFor(size: number, fixed: number | undefined): number {
 }
 
 /**
- * Write one object. Blobs are never held in memory: one reading pass hashes the object
- * (and each part, when it is split), then the bytes stream from the archive to S3 with
- * their sha256 signed into each request. So the SDK does not hash them again, and S3
- * refuses a body that differs from what was hashed, e.g. because the archive changed in
- * between. (Servers that skip that check, like s3rver, would store the changed bytes.)
+ * Write one object. Blobs are never held in memory: they stream from the archive to S3
+ * with their sha256 signed into each request, so the SDK does not hash them again and S3
+ * refuses a body that differs from it. raas checks that too as it sends (see
+ * checkedBody), for servers that do not, like s3rver. The hashes come from the caller
+ * when it read the blob already (PutOptions.parts), else from one reading pass here first.
  */
 export async function putObject(up: Uploader, key: string, body: Blob | Buffer, options: PutOptions): Promise<PutResult> {
   if (Buffer.isBuffer(body)) return putBuffer(up, key, body, options);
   const partSize = partSizeFor(body.size, up.partSize);
-  const digests = await up.hashing(() => digestsOf(body, partSize, where(up, key), options.signal));
-  checkDigest(up, key, options.sha256, digests.sha256);
+  let digests = givenDigests(body.size, partSize, options);
+  if (!digests) {
+    digests = await up.hashing(() => digestsOf(body, partSize, where(up, key), options.signal));
+    checkDigest(up, key, options.sha256, digests.sha256);
+  }
   if (digests.parts.length > 1) return putMultipart(up, key, body, partSize, digests, options);
-  await streamed(up, 'PutObject', key, options.signal, async () => {
-    const stream = body.open();
-    try {
-      return await up.client.send(
-        signed(new PutObjectCommand({ ...objectFields(up, key, options.contentType, digests.sha256), Body: stream, ContentLength: body.size, ...checksum(up, digests.sha256) }), digests.sha256),
-        { abortSignal: options.signal },
-      );
-    } finally {
-      stream.destroy();
-    }
-  });
+  const { sha256 } = digests;
+  try {
+    await sendChecked(up, 'PutObject', key, body, { start: 0, end: body.size, sha256 }, options.signal, (stream, signal) =>
+      up.client.send(
+        signed(new PutObjectCommand({ ...objectFields(up, key, options.contentType, sha256), Body: stream, ContentLength: body.size, ...checksum(up, sha256) }), sha256),
+        { abortSignal: signal },
+      ),
+    );
+  } catch (error) {
+    if (error instanceof IntegrityError) await removeCutShort(up, key, body.size);
+    throw error;
+  }
   options.onProgress?.(body.size);
-  return { size: body.size, sha256: digests.sha256 };
+  return { size: body.size, sha256 };
+}
+
+/** The caller's hashes, when they cover every part the object is sent in. */
+function givenDigests(size: number, partSize: number, options: PutOptions): Digests | undefined {
+  if (options.sha256 === undefined) return undefined;
+  const sha256 = options.sha256.toLowerCase();
+  const count = Math.max(1, Math.ceil(size / partSize));
+  if (count === 1) return { sha256, parts: [sha256] };
+  return options.parts?.length === count ? { sha256, parts: options.parts } : undefined;
 }
 
 /** Small objects already in memory; the SDK retries these itself. */
@@ -137,14 +153,9 @@ async function putMultipart(up: Uploader, key: string, blob: Blob, partSize: num
       const start = i * partSize;
       const end = Math.min(start + partSize, blob.size);
       try {
-        const out = await streamed(up, 'UploadPart', key, partSignal, async () => {
-          const stream = blob.open(start, end);
-          try {
-            const part = { Bucket: up.bucket, Key: key, UploadId: uploadId, PartNumber: i + 1, Body: stream, ContentLength: end - start, ...checksum(up, sha256) };
-            return await up.client.send(signed(new UploadPartCommand(part), sha256), { abortSignal: partSignal });
-          } finally {
-            stream.destroy();
-          }
+        const out = await sendChecked(up, 'UploadPart', key, blob, { start, end, sha256, part: i + 1 }, partSignal, (stream, requestSignal) => {
+          const part = { Bucket: up.bucket, Key: key, UploadId: uploadId, PartNumber: i + 1, Body: stream, ContentLength: end - start, ...checksum(up, sha256) };
+          return up.client.send(signed(new UploadPartCommand(part), sha256), { abortSignal: requestSignal });
         });
         options.onProgress?.(end - start);
         return { PartNumber: i + 1, ETag: out.ETag, ...(up.checksums ? { ChecksumSHA256: out.ChecksumSHA256 } : {}) };
@@ -179,6 +190,95 @@ function streamed<T>(up: Uploader, op: string, key: string, signal: AbortSignal 
       pRetry(send, { retries: MAX_ATTEMPTS - 1, minTimeout: 200, randomize: true, signal, shouldRetry: ({ error }) => transient(error) }),
     ),
   );
+}
+
+interface Range {
+  readonly start: number;
+  readonly end: number;
+  /** Hex sha256 bytes [start, end) must have. */
+  readonly sha256: string;
+  /** The part number, when the range is one part of a multipart upload. */
+  readonly part?: number;
+}
+
+/** Send a range of the blob as a request body that checkedBody verifies; its failure ends the request. */
+function sendChecked<T>(up: Uploader, op: string, key: string, blob: Blob, range: Range, signal: AbortSignal | undefined, send: (body: Readable, signal: AbortSignal) => Promise<T>): Promise<T> {
+  return streamed(up, op, key, signal, async () => {
+    const failed = new AbortController();
+    const body = checkedBody(blob.open(range.start, range.end), range, where(up, key), (error) => failed.abort(error));
+    try {
+      return await send(body, signal ? AbortSignal.any([signal, failed.signal]) : failed.signal);
+    } catch (error) {
+      // The request was ended because the bytes were wrong or could not be read: say that, not "aborted".
+      throw failed.signal.aborted ? failed.signal.reason : error;
+    } finally {
+      body.destroy();
+    }
+  });
+}
+
+/**
+ * The bytes of `range`, hashed as they pass. The last chunk is held back until the hash
+ * and length are known to match, so a body that differs (the archive changed since it was
+ * hashed) never arrives whole: `fail` ends the request first, and the stream ends short.
+ */
+function checkedBody(source: Readable, range: Range, target: string, fail: (error: Error) => void): Readable {
+  const hash = createHash('sha256');
+  let held: Buffer | undefined;
+  let length = 0;
+  const check = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      length += chunk.length;
+      if (held) this.push(held);
+      held = chunk;
+      callback();
+    },
+    flush(callback) {
+      const expected = range.end - range.start;
+      if (length !== expected) {
+        fail(sizeChanged(target, range.start, range.end));
+      } else {
+        const actual = hash.digest('hex');
+        if (actual !== range.sha256) fail(mismatch(target, range, actual));
+        else if (held) this.push(held);
+      }
+      callback();
+    },
+  });
+  // Errors end the request too: the SDK pipes the body, and a pipe does not pass errors on.
+  return pipeline(source, check, (error) => {
+    if (error) fail(error);
+  });
+}
+
+/** How long to watch for a cut-short body that a server stores anyway (it writes it after the request ended). */
+const CUT_SHORT_WATCH = { attempts: 20, delayMs: 100 } as const;
+
+/**
+ * After a body was cut short: S3 refuses it, but a server that checks neither the length
+ * nor the signed payload hash (s3rver) stores what arrived, shortly after the request
+ * ended, sometimes without its metadata. Watch for an object of the wrong size a little
+ * while and remove it: keys name their content, so no right object has another size, and
+ * a whole one with the right bytes (another push's) stays.
+ */
+async function removeCutShort(up: Uploader, key: string, size: number): Promise<void> {
+  for (let attempt = 0; attempt < CUT_SHORT_WATCH.attempts; attempt++) {
+    try {
+      const head = await up.client.send(new HeadObjectCommand({ Bucket: up.bucket, Key: key }));
+      if (head.ContentLength !== size) {
+        await up.client.send(new DeleteObjectCommand({ Bucket: up.bucket, Key: key }));
+        up.log.debug({ key }, 'removed the truncated object a cut-short upload left');
+        return;
+      }
+    } catch (err) {
+      if (httpStatus(err) !== 404) {
+        up.log.warn({ key, err: (err as Error).name }, `could not check ${where(up, key)} for a truncated object`);
+        return;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, CUT_SHORT_WATCH.delayMs));
+  }
 }
 
 type SignableCommand = PutObjectCommand | UploadPartCommand;
@@ -256,13 +356,14 @@ export async function abortUpload(up: Pick<Uploader, 'client' | 'bucket' | 'log'
 const where = (up: Uploader, key: string): string => `s3://${up.bucket}/${key}`;
 
 function checkDigest(up: Uploader, key: string, expected: string | undefined, actual: string): void {
-  if (expected !== undefined && expected.toLowerCase() !== actual) {
-    throw new IntegrityError(`content does not match sha256 ${expected}: read ${actual}; nothing was stored`, {
-      where: where(up, key),
-      fix: 'the archive is corrupt or changed while it was read; export it again',
-    });
-  }
+  if (expected !== undefined && expected.toLowerCase() !== actual) throw mismatch(where(up, key), { sha256: expected.toLowerCase() }, actual);
 }
+
+const mismatch = (target: string, range: Pick<Range, 'sha256'> & Partial<Range>, actual: string): IntegrityError =>
+  new IntegrityError(`content does not match sha256 ${range.sha256}: read ${actual}; nothing was stored`, {
+    where: range.part === undefined ? target : `${target} part ${range.part} (bytes ${range.start}-${range.end})`,
+    fix: 'the archive is corrupt or changed while it was read; export it again',
+  });
 
 const sizeChanged = (target: string, start: number, end: number): IntegrityError =>
   new IntegrityError(`source bytes ${start}-${end} did not have the expected length; nothing was stored`, {

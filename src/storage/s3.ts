@@ -20,7 +20,7 @@ import { checkKey, checkPrefix, encodeKeyPath, normalizePrefix, withTrailingSlas
 import pLimit from 'p-limit';
 import { httpStatus, wrapS3Error, type S3ErrorContext } from './s3-errors.ts';
 import type { WriteJournal } from './journal.ts';
-import { abortUpload, MAX_ATTEMPTS, MAX_PART_SIZE, MIN_PART_SIZE, SHA256_METADATA, putObject, type Uploader } from './s3-put.ts';
+import { abortUpload, MAX_ATTEMPTS, MAX_PART_SIZE, MIN_PART_SIZE, partSizeFor, SHA256_METADATA, putObject, type Uploader } from './s3-put.ts';
 import type { ListedObject, Store } from './store.ts';
 
 export { publicReadPolicy } from './s3-errors.ts';
@@ -60,6 +60,7 @@ export interface S3StoreOptions {
 
 export interface S3Store extends Store {
   readonly bucket: string;
+  partSize(size: number): number;
   /** Key prefix of the store root: "" or ends with "/". */
   readonly prefix: string;
   bucketExists(): Promise<boolean>;
@@ -196,6 +197,9 @@ export function createS3Store(options: S3StoreOptions): S3Store {
       }
     },
 
+    partSize(size) {
+      return partSizeFor(size, options.partSize);
+    },
     async put(key, body, putOptions) {
       return putObject(uploader, fullKey(key), body, putOptions);
     },

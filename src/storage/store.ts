@@ -22,6 +22,12 @@ export interface PutOptions {
   readonly contentType: string;
   /** Hex sha256 the bytes must have; the write fails with IntegrityError and leaves nothing behind otherwise. */
   readonly sha256?: string;
+  /**
+   * Hex sha256 of each part as `Store.partSize` cuts the object, from the same reading
+   * pass as `sha256`: a store that sends parts then checks each as it sends it, instead of
+   * reading the object once more before sending.
+   */
+  readonly parts?: readonly string[];
   /** Called with the number of new bytes sent, for progress bars. */
   readonly onProgress?: (bytes: number) => void;
   readonly signal?: AbortSignal;
@@ -51,6 +57,9 @@ export interface Store {
    * there at all (no partial object is ever visible at `key`).
    */
   put(key: string, body: Blob | Buffer, options: PutOptions): Promise<PutResult>;
+
+  /** The size of the parts `put` sends an object of `size` bytes in; undefined when it sends it whole. */
+  partSize?(size: number): number | undefined;
 
   /** Server-side copy of an object raas wrote (checksum travels with it). */
   copy(fromKey: string, toKey: string): Promise<void>;

@@ -38,7 +38,10 @@ export interface S3Server {
  * - AbortMultipartUpload answers 405 and ListMultipartUploads 501: aborted uploads leave
  *   their parts in s3rver's directory (never visible as objects).
  * - A stream body sent with the SDK's default checksums arrives aws-chunked and is stored
- *   with the chunk framing; Buffer bodies (all the store sends) are stored as sent.
+ *   with the chunk framing; the store signs its own sha256 and sends no checksum to
+ *   custom endpoints, so what it sends is stored as sent.
+ * - Neither the signed payload hash nor the length is checked: a body cut short is stored
+ *   as far as it arrived (the store removes such an object; see removeCutShort).
  * - Signatures are checked: other credentials get 403 InvalidAccessKeyId (HEAD: bare 403).
  * - ACLs are accepted and ignored.
  */

@@ -10,6 +10,7 @@ import { silentLogger } from '../../src/log.ts';
 import { objectKey } from '../../src/publish/layout.ts';
 import { buildManifest, configFromV1 } from '../../src/publish/v2/image.ts';
 import { layerFacts } from '../../src/publish/v2/layers.ts';
+import { layerDigester } from '../../src/image/layer-digests.ts';
 import { nextV2RedirectFile } from '../../src/publish/v2/metadata.ts';
 import { prepareV2 } from '../../src/publish/v2/publish.ts';
 import { createFileStore } from '../../src/storage/file.ts';
@@ -129,7 +130,7 @@ describe('prepareV2', () => {
     const repo: ImageRepository = { format: 'pulp', archiveName: 'acme/app', images: [base, own], tags: new Map([['1.0', own.id]]) };
     const signal = new AbortController().signal;
     const prepare = async (masked: ReadonlyMap<string, string | undefined>) =>
-      prepareV2({ store, isv: 'acme', flatName: 'acme-app', image: 'acme/app', repo, tags: repo.tags, masked, listing: await store.list('acme-app/'), jobs: 2, logger: silentLogger() });
+      prepareV2({ store, isv: 'acme', flatName: 'acme-app', image: 'acme/app', repo, tags: repo.tags, masked, listing: await store.list('acme-app/'), jobs: 2, logger: silentLogger(), digests: layerDigester() });
     const streamText = (_store: unknown, key: string) => readFile(path.join(root, key), 'utf8');
     return { store, base, own, prepare, signal, streamText };
   }

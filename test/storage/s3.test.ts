@@ -8,6 +8,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, IntegrityError, OperationError, RaasError } from '../../src/errors.ts';
+import { layerDigester } from '../../src/image/layer-digests.ts';
+import type { Blob, V1Image } from '../../src/image/model.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createS3Store, publicReadPolicy, type S3StoreOptions } from '../../src/storage/s3.ts';
 import { partSizeFor } from '../../src/storage/s3-put.ts';
@@ -133,6 +135,40 @@ describe('s3 store', () => {
       await store.close();
     });
   }
+
+  it('sends a layer with the part hashes its caller read, reading each part once and nothing before', async () => {
+    const bucket = await s3.bucket('given-parts');
+    const data = randomBytes(12 * MiB + 7);
+    const store = createS3Store(options(s3, bucket, { partSize: 5 * MiB }));
+    const layer = { id: 'a'.repeat(64), layer: bufferBlob(data) } as V1Image;
+    const digests = await layerDigester((size) => store.partSize(size))(layer);
+    assert.equal(digests.parts.length, 3);
+    const reads: [number, number][] = [];
+    const blob: Blob = { size: data.length, open: (start = 0, end = data.length) => (reads.push([start, end]), bufferBlob(data).open(start, end)) };
+    const result = await store.put('given/layer', blob, { ...OCTETS, sha256: digests.sha256, parts: digests.parts });
+    assert.deepEqual(result, { size: data.length, sha256: sha256(data) });
+    assert.deepEqual(reads.sort((a, b) => a[0] - b[0]), [[0, 5 * MiB], [5 * MiB, 10 * MiB], [10 * MiB, data.length]]);
+    assert.deepEqual(await read(s3.client, bucket, 'given/layer'), data);
+    await store.close();
+  });
+
+  it('stops sending bytes that differ from the hashes its caller read, whole or in parts, leaving no object', async () => {
+    const bucket = await s3.bucket('given-wrong');
+    const store = createS3Store(options(s3, bucket, { partSize: 5 * MiB }));
+    for (const size of [100_000, 11 * MiB]) {
+      const read = randomBytes(size);
+      // What the caller hashed, and what the archive holds by the time it is sent: one byte differs, in the last part.
+      const sent = Buffer.from(read);
+      sent[size - 10]! ^= 0xff;
+      const digests = await layerDigester((n) => store.partSize(n))({ id: 'b'.repeat(64), layer: bufferBlob(read) } as V1Image);
+      const err = await failure(store.put(`wrong/${size}`, bufferBlob(sent), { ...OCTETS, sha256: digests.sha256, parts: digests.parts }));
+      assert.ok(err instanceof IntegrityError, String(err));
+      assert.match(err.describe(), new RegExp(`content does not match sha256 ${digests.parts.at(-1)}: read ${sha256(sent.subarray((digests.parts.length - 1) * 5 * MiB))}; nothing was stored`));
+      assert.equal(await store.stat(`wrong/${size}`), undefined);
+    }
+    assert.deepEqual(await allKeys(s3.client, bucket), []);
+    await store.close();
+  });
 
   it('aborts a multipart upload whose bytes do not match, leaving no object', async () => {
     const bucket = await s3.bucket('multipart-bad');

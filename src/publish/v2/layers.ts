@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { InputError } from '../../errors.ts';
 import { toDigest } from '../../image/digest.ts';
-import type { Blob, Digest, V1Image } from '../../image/model.ts';
+import { layerDigester, type LayerDigester } from '../../image/layer-digests.ts';
+import type { Digest, V1Image } from '../../image/model.ts';
 import { FOREIGN_LAYER_TYPES, LAYER_TYPES } from './layout.ts';
 
 /** What a v2 manifest and config say about one layer. */
@@ -45,38 +43,18 @@ async function compressionOf(image: V1Image): Promise<Compression> {
   return 'tar';
 }
 
-/** sha256 of the blob and, when asked, of its gunzipped bytes, in one read. */
-async function hashLayer(blob: Blob, gunzip: boolean): Promise<{ digest: Digest; diffId: Digest | undefined }> {
-  const blobHash = createHash('sha256');
-  const tarHash = createHash('sha256');
-  const hashing = async function* (chunks: AsyncIterable<Buffer>) {
-    for await (const chunk of chunks) {
-      blobHash.update(chunk);
-      yield chunk;
-    }
-  };
-  const drain = async (chunks: AsyncIterable<Buffer>) => {
-    for await (const chunk of chunks) tarHash.update(chunk);
-  };
-  try {
-    await (gunzip ? pipeline(blob.open(), hashing, createGunzip(), drain) : pipeline(blob.open(), hashing, drain));
-  } catch (error) {
-    throw new InputError(`cannot read the layer: ${(error as Error).message}`, { where: blob.where, fix: 'the archive is corrupt; export it again' });
-  }
-  return { digest: toDigest(blobHash.digest('hex')), diffId: gunzip ? toDigest(tarHash.digest('hex')) : undefined };
-}
-
 /**
  * Digest, media type and diff_id of a layer, and the URL of a layer another party hosts. Archives that declare digests (OCI,
  * docker-archive) are trusted here because every byte is checked against them before it
  * is stored; layers without (Pulp) are hashed, and gzip layers without a diff_id from a
- * config are gunzipped in the same read.
+ * config are gunzipped in the same read (by the push's digester, which every other reader
+ * of the layer shares).
  */
-export async function layerFacts(image: V1Image, hostedAt?: string): Promise<LayerFacts> {
+export async function layerFacts(image: V1Image, hostedAt?: string, digests: LayerDigester = layerDigester()): Promise<LayerFacts> {
   const compression = await compressionOf(image);
   const needDiffId = compression === 'gzip' && image.diffId === undefined;
-  const hashed = image.layerDigest === undefined || needDiffId ? await hashLayer(image.layer, needDiffId) : undefined;
-  const digest = image.layerDigest ?? hashed!.digest;
+  const hashed = image.layerDigest === undefined || needDiffId ? await digests(image) : undefined;
+  const digest = image.layerDigest ?? toDigest(hashed!.sha256);
   const diffId = compression === 'tar' ? digest : (image.diffId ?? hashed!.diffId!);
   if (image.diffId !== undefined && image.diffId !== diffId) {
     throw new InputError(`the image config gives layer ${digest} the diff_id ${image.diffId}, but the layer is an uncompressed tar whose digest is its diff_id`, {

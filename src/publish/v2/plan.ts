@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import { digestHex, sha256Hex } from '../../image/digest.ts';
+import type { LayerDigester } from '../../image/layer-digests.ts';
 import type { Blob, ImageRepository, V1Image } from '../../image/model.ts';
 import type { ListedObject, Store } from '../../storage/store.ts';
 import { objectKey } from '../layout.ts';
@@ -15,6 +16,8 @@ export interface V2Object {
   readonly size: number;
   readonly contentType: string;
   readonly body: Blob | Buffer;
+  /** Hex sha256 of each part as the store sends a layer blob (PutOptions.parts). */
+  readonly parts?: readonly string[];
   /** The v1 layer object with the same bytes, copied server-side rather than uploaded again (layers of 1 MiB and more). */
   readonly copyFrom: string | undefined;
   /**
@@ -47,6 +50,8 @@ export interface V2PlanOptions {
   readonly masked: ReadonlyMap<string, string | undefined>;
   readonly listing: ReadonlyMap<string, ListedObject>;
   readonly concurrency: number;
+  /** The push's one reading pass per layer. */
+  readonly digests: LayerDigester;
 }
 
 /**
@@ -63,7 +68,11 @@ export async function planV2(options: V2PlanOptions): Promise<V2Plan> {
   const unhosted = (top: string): V1Image | undefined => chainOf(top).find((image) => masked.has(image.id) && !masked.get(image.id));
   const tops = [...new Set(tags.values())].filter((top) => !unhosted(top));
   const layerImages = [...new Set(tops.flatMap((top) => chainOf(top)))];
-  const facts = new Map(await Promise.all(layerImages.map((image) => limit(async () => [image.id, await layerFacts(image, masked.get(image.id))] as const))));
+  const { digests } = options;
+  const facts = new Map(await Promise.all(layerImages.map((image) => limit(async () => [image.id, await layerFacts(image, masked.get(image.id), digests)] as const))));
+  // Layers uploaded rather than copied are sent with the hashes of their parts, read once with the rest.
+  const uploaded = layerImages.filter((image) => !masked.has(image.id) && image.layer.size < MIN_COPY_SIZE);
+  const parts = new Map(await Promise.all(uploaded.map((image) => limit(async () => [image.id, (await digests(image)).parts] as const))));
 
   const objects = new Map<string, V2Object>();
   const add = (object: V2Object) => {
@@ -81,8 +90,8 @@ export async function planV2(options: V2PlanOptions): Promise<V2Plan> {
       // A masked layer stays with its host; the manifest's `urls` send clients there.
       if (masked.has(image.id)) return;
       const { digest, size } = layers[i]!;
-      const copyFrom = size >= MIN_COPY_SIZE ? objectKey(flatName, image.id, 'layer') : undefined;
-      add({ key: blobKey(flatName, digest), sha256: digestHex(digest), size, contentType: BLOB_CONTENT_TYPE, body: image.layer, copyFrom, stage: 0 });
+      const copyFrom = parts.has(image.id) ? undefined : objectKey(flatName, image.id, 'layer');
+      add({ key: blobKey(flatName, digest), sha256: digestHex(digest), size, contentType: BLOB_CONTENT_TYPE, body: image.layer, parts: parts.get(image.id), copyFrom, stage: 0 });
     });
     add(json(blobKey(flatName, config.digest), config.bytes, BLOB_CONTENT_TYPE, 0));
     const manifest = buildManifest(config, layers);

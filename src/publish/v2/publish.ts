@@ -2,6 +2,7 @@ import pLimit from 'p-limit';
 import { v2NameProblem } from '../../crane/lint.ts';
 import { IntegrityError } from '../../errors.ts';
 import { sha256Hex } from '../../image/digest.ts';
+import type { LayerDigester } from '../../image/layer-digests.ts';
 import type { Digest, ImageRepository } from '../../image/model.ts';
 import type { Logger } from '../../log.ts';
 import type { ListedObject, Store } from '../../storage/store.ts';
@@ -57,6 +58,8 @@ export interface V2Options {
   readonly listing: ReadonlyMap<string, ListedObject>;
   readonly jobs: number;
   readonly logger: Logger;
+  /** The push's one reading pass per layer. */
+  readonly digests: LayerDigester;
 }
 
 export async function prepareV2(options: V2Options): Promise<V2Publication> {
@@ -65,7 +68,7 @@ export async function prepareV2(options: V2Options): Promise<V2Publication> {
   if (unroutable) logger.warn(`Crane: ${unroutable.message} (Docker v1 clients are not affected)`);
   const plan = await planV2({
     store, flatName, registryId: image, repo: options.repo, tags: options.tags,
-    masked: options.masked, listing: options.listing, concurrency: options.jobs * 2,
+    masked: options.masked, listing: options.listing, concurrency: options.jobs * 2, digests: options.digests,
   });
   const url = store.publicUrl(v2Prefix(flatName));
   const metadataName = v2MetadataName(options.isv, flatName);
@@ -133,7 +136,7 @@ async function writeAll(store: Store, objects: readonly V2Object[], jobs: number
     stop.throwIfAborted();
     try {
       if (object.copyFrom === undefined) {
-        await store.put(object.key, object.body, { contentType: object.contentType, sha256: object.sha256, signal: stop });
+        await store.put(object.key, object.body, { contentType: object.contentType, sha256: object.sha256, parts: object.parts, signal: stop });
       } else {
         // The v1 object was written or checked by this push, with its sha256 recorded; the copy carries it.
         const source = await store.stat(object.copyFrom);

@@ -1,0 +1,115 @@
+import { createHash, type Hash } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { InputError } from '../errors.ts';
+import { toDigest } from './digest.ts';
+import type { Blob, Digest, V1Image } from './model.ts';
+
+/** What one reading pass over a layer yields. */
+export interface LayerDigests {
+  /** Hex sha256 of the layer's bytes as the archive holds them. */
+  readonly sha256: string;
+  /** sha256 of the gunzipped bytes, for a gzip layer whose archive gives no diff_id. */
+  readonly diffId: Digest | undefined;
+  /** Hex sha256 of each part as the store sends the layer (the whole layer when it goes in one piece). */
+  readonly parts: readonly string[];
+}
+
+/** The digests of a layer, read once per push whoever asks first (verification, the upload plan, the v2 plan). */
+export type LayerDigester = (image: V1Image) => Promise<LayerDigests>;
+
+/**
+ * A push reads each layer once before sending it, so everything that needs its hashes
+ * asks here: the digest check of the archive, the comparison with stored objects, the v2
+ * manifest (digest and diff_id) and the part hashes an S3 upload signs each request with.
+ * `partSize` is how the store cuts an object of a given size (undefined: one piece).
+ */
+export function layerDigester(partSize: (size: number) => number | undefined = () => undefined): LayerDigester {
+  const done = new Map<V1Image, Promise<LayerDigests>>();
+  return (image) => {
+    let digests = done.get(image);
+    if (!digests) {
+      digests = digestLayer(image, partSize(image.layer.size));
+      done.set(image, digests);
+    }
+    return digests;
+  };
+}
+
+async function digestLayer(image: V1Image, partSize: number | undefined): Promise<LayerDigests> {
+  const blob = image.layer;
+  const gunzip = image.diffId === undefined && (await isGzip(blob));
+  const whole = createHash('sha256');
+  const parts = new PartHashes(blob.size, partSize);
+  const tar = createHash('sha256');
+  let read = 0;
+  const hashing = async function* (chunks: AsyncIterable<Buffer>) {
+    for await (const chunk of chunks) {
+      whole.update(chunk);
+      parts.update(chunk);
+      read += chunk.length;
+      if (gunzip) yield chunk;
+    }
+  };
+  const drain = async (chunks: AsyncIterable<Buffer>) => {
+    for await (const chunk of chunks) tar.update(chunk);
+  };
+  try {
+    await (gunzip ? pipeline(blob.open(), hashing, createGunzip(), drain) : pipeline(blob.open(), hashing, drain));
+  } catch (error) {
+    throw new InputError(`cannot read the layer: ${(error as Error).message}`, { where: blob.where, fix: 'the archive is corrupt; export it again' });
+  }
+  if (read !== blob.size) {
+    throw new InputError(`the layer is ${blob.size} bytes, but ${read} could be read`, { where: blob.where, fix: 'the archive changed or is truncated; export it again' });
+  }
+  const sha256 = whole.digest('hex');
+  return { sha256, diffId: gunzip ? toDigest(tar.digest('hex')) : undefined, parts: parts.finish(sha256) };
+}
+
+async function isGzip(blob: Blob): Promise<boolean> {
+  if (blob.size < 2) return false;
+  const head: Buffer[] = [];
+  for await (const chunk of blob.open(0, 2)) head.push(chunk as Buffer);
+  const bytes = Buffer.concat(head);
+  return bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/** sha256 of each `partSize` slice of a stream that arrives in chunks of any size. */
+class PartHashes {
+  readonly #partSize: number | undefined;
+  readonly #count: number;
+  readonly #done: string[] = [];
+  #current: Hash | undefined;
+  #left: number;
+
+  constructor(size: number, partSize: number | undefined) {
+    this.#partSize = partSize;
+    this.#count = partSize === undefined ? 1 : Math.max(1, Math.ceil(size / partSize));
+    this.#left = partSize ?? 0;
+  }
+
+  update(chunk: Buffer): void {
+    if (this.#count === 1) return; // the whole object's hash is its only part's
+    let rest = chunk;
+    while (rest.length > 0) {
+      this.#current ??= createHash('sha256');
+      const take = Math.min(this.#left, rest.length);
+      this.#current.update(rest.subarray(0, take));
+      rest = rest.subarray(take);
+      this.#left -= take;
+      if (this.#left === 0) this.#next();
+    }
+  }
+
+  finish(wholeSha256: string): string[] {
+    if (this.#count === 1) return [wholeSha256];
+    if (this.#current) this.#next();
+    return this.#done;
+  }
+
+  #next(): void {
+    this.#done.push(this.#current!.digest('hex'));
+    this.#current = undefined;
+    this.#left = this.#partSize!;
+  }
+}

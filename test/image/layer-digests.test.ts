@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { InputError } from '../../src/errors.ts';
+import { layerDigester } from '../../src/image/layer-digests.ts';
+import type { Blob, V1Image } from '../../src/image/model.ts';
+import { bufferBlob, sha256 } from '../storage/blob.ts';
+
+const image = (layer: Blob, extra: Partial<V1Image> = {}): V1Image =>
+  ({ id: 'a'.repeat(64), parent: undefined, json: Buffer.from('{}'), ancestry: ['a'.repeat(64)], layer, layerDigest: undefined, diffId: undefined, config: undefined, ...extra }) as V1Image;
+
+/** Counts how often the bytes are read, and from where (the 2-byte look for gzip's magic aside). */
+function counted(data: Buffer, chunkSize: number): Blob & { opens: [number, number][] } {
+  const inner = bufferBlob(data, chunkSize);
+  const opens: [number, number][] = [];
+  const open = (start = 0, end = data.length) => {
+    if (!(start === 0 && end === 2)) opens.push([start, end]);
+    return inner.open(start, end);
+  };
+  return { size: data.length, opens, open };
+}
+
+const partsOf = (data: Buffer, partSize: number): string[] => {
+  const parts: string[] = [];
+  for (let at = 0; at < data.length; at += partSize) parts.push(sha256(data.subarray(at, at + partSize)));
+  return parts;
+};
+
+describe('layerDigester', () => {
+  // Chunks of 7000 bytes straddle the 10000-byte part boundaries.
+  for (const size of [0, 1, 9999, 10000, 10001, 30000, 34567]) {
+    it(`hashes the whole and each part of ${size} bytes in one read`, async () => {
+      const data = randomBytes(size);
+      const blob = counted(data, 7000);
+      const digests = await layerDigester(() => 10_000)(image(blob));
+      assert.equal(digests.sha256, sha256(data));
+      assert.deepEqual(digests.parts, size <= 10_000 ? [sha256(data)] : partsOf(data, 10_000));
+      assert.equal(digests.diffId, undefined);
+      assert.deepEqual(blob.opens, [[0, size]]);
+    });
+  }
+
+  it('gives the whole hash as the only part when the store sends objects whole', async () => {
+    const data = randomBytes(50_000);
+    assert.deepEqual((await layerDigester()(image(bufferBlob(data)))).parts, [sha256(data)]);
+  });
+
+  it('gunzips a gzip layer in the same read for its diff_id, unless the archive gives one', async () => {
+    const tar = randomBytes(100_000);
+    const gz = gzipSync(tar);
+    const found = await layerDigester()(image(bufferBlob(gz)));
+    assert.deepEqual([found.sha256, found.diffId], [sha256(gz), `sha256:${sha256(tar)}`]);
+    const given = await layerDigester()(image(bufferBlob(gz), { diffId: `sha256:${'d'.repeat(64)}` }));
+    assert.equal(given.diffId, undefined, 'no gunzip when the config names the diff_id');
+  });
+
+  it('reads each layer once, whoever asks and however often', async () => {
+    const blob = counted(randomBytes(20_000), 4096);
+    const digest = layerDigester(() => 8192);
+    const layer = image(blob);
+    const all = await Promise.all([digest(layer), digest(layer), digest(layer)]);
+    assert.equal(new Set(all).size, 1);
+    await digest(layer);
+    assert.deepEqual(blob.opens, [[0, 20_000]]);
+  });
+
+  it('names the layer when its bytes cannot all be read', async () => {
+    const data = randomBytes(10_000);
+    const short: Blob = { size: 20_000, where: 'app.tar entry "x/layer"', open: () => bufferBlob(data).open() };
+    await assert.rejects(layerDigester()(image(short)), (e: unknown) => e instanceof InputError && /20000 bytes, but 10000/.test(e.message) && e.where === 'app.tar entry "x/layer"');
+    const corrupt = gzipSync(randomBytes(1000)).subarray(0, 40);
+    await assert.rejects(layerDigester()(image(bufferBlob(corrupt))), (e: unknown) => e instanceof InputError && /cannot read the layer/.test(e.message));
+  });
+});
