@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -5,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const RAAS_BIN = path.join(ROOT, 'bin', 'raas');
+/** The Node flags on bin/raas's #! line, which the bench passes as the kernel would when users run `raas`. */
+export const RAAS_NODE_FLAGS: readonly string[] = (/^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(RAAS_BIN, 'utf8').split('\n')[0]!)?.[1] ?? '').split(' ').filter(Boolean);
 export const AWS = '/usr/bin/aws';
 export const TIME = '/usr/bin/time';
 export const MiB = 1024 * 1024;

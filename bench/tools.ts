@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { makeBareRepo } from '../test/helpers/git.ts';
-import { AWS, RAAS_BIN } from './common.ts';
+import { AWS, RAAS_BIN, RAAS_NODE_FLAGS } from './common.ts';
 import type { WrittenExport } from './exports.ts';
 import { createBucket, deleteBucket, type Bench } from './installation.ts';
 import { measure, type Measured } from './processes.ts';
@@ -46,9 +46,9 @@ export function targetEnv(bench: Bench, target: Target, extra: NodeJS.ProcessEnv
   };
 }
 
-/** raas as a user runs it, from the configuration repository; `-l warn` keeps the bench's output readable. */
+/** raas as a user runs it (bin/raas with its #! line's flags), from the configuration repository; `-l warn` keeps the bench's output readable. */
 export function raasCommand(args: readonly string[], nodeFlags: readonly string[] = []): string[] {
-  return [process.execPath, ...nodeFlags, RAAS_BIN, '-l', 'warn', ...args];
+  return [process.execPath, ...RAAS_NODE_FLAGS, ...nodeFlags, RAAS_BIN, '-l', 'warn', ...args];
 }
 
 export function pushArgs(target: Target, spec: BenchCase, archive: string): string[] {
