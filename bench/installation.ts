@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { git, makeBareRepo } from '../test/helpers/git.ts';
@@ -20,6 +20,8 @@ export interface Bench {
   readonly profile: boolean;
   /** A new name for a bucket, directory or repository. */
   fresh(prefix: string): string;
+  /** Empty raas's layer digest cache, so the next push is a first push: it reads every layer. */
+  forgetDigests(): Promise<void>;
 }
 
 /**
@@ -45,6 +47,9 @@ function childEnv(dir: string): NodeJS.ProcessEnv {
     GIT_AUTHOR_NAME: 'raas bench', GIT_AUTHOR_EMAIL: 'bench@raas.invalid',
     GIT_COMMITTER_NAME: 'raas bench', GIT_COMMITTER_EMAIL: 'bench@raas.invalid',
     TMPDIR: path.join(dir, 'tmp'),
+    // raas's journal of incomplete writes and its layer digest cache stay in the bench directory too.
+    XDG_STATE_HOME: path.join(dir, 'state'),
+    XDG_CACHE_HOME: path.join(dir, 'cache'),
   };
 }
 
@@ -95,6 +100,7 @@ export async function makeBench(dir: string, profile: boolean): Promise<Bench> {
     awsEnv: env,
     profile,
     fresh: (prefix) => `${prefix}-${++counter}`,
+    forgetDigests: () => rm(path.join(env.XDG_CACHE_HOME!, 'raas'), { recursive: true, force: true }),
   };
 }
 

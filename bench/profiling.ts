@@ -37,6 +37,7 @@ export async function profileRun(bench: Bench, spec: BenchCase, written: Written
   log(`profiling ${what}: ${miss.why}`);
   const target = await freshTarget(bench, miss.tool);
   try {
+    await bench.forgetDigests();
     if (miss.repush) await runTool(bench, target, spec, written);
     const profileDir = path.join(bench.dir, 'profiles', bench.fresh('cpu'));
     const command = raasCommand(pushArgs(target, spec, written.archive), ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);

@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { isvConfig } from '../config/load.ts';
 import { push, type PushReport } from '../publish/push.ts';
 import { ExitCode } from '../errors.ts';
+import { defaultDigestCacheDir } from '../image/digest-cache.ts';
 import { LIMITS_VARIABLE, parseLimits } from '../image/limits.ts';
 import { defaultJournalDir } from '../storage/journal.ts';
 import { barProgress, downloadBar, formatBytes, lineProgress } from './progress.ts';
@@ -43,7 +44,8 @@ export function registerPush(program: Command, io: Io): void {
     .option('--tag <tag>', 'tag to publish the image under (needed when the archive names no tag)')
     .option('--dry-run', 'validate everything and report what would be uploaded; write nothing')
     .option('-j, --jobs <n>', 'objects and parts in flight (default: [aws] max_concurrency)', positiveInt)
-    .action(async (isvName: string, image: string, options: { file?: string; tag?: string; dryRun?: boolean; jobs?: number }, command: Command) => {
+    .option('--rehash', 'read every layer again, not trusting digests cached from earlier pushes of the same archive file')
+    .action(async (isvName: string, image: string, options: { file?: string; tag?: string; dryRun?: boolean; jobs?: number; rehash?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       io.exitCode = await runCommand(io, globals, 'push', async (ctx) => {
         const isv = isvConfig(ctx.config, isvName);
@@ -57,6 +59,7 @@ export function registerPush(program: Command, io: Io): void {
             cwd: io.cwd, workDir: ctx.workDir, runLog: ctx.runLog, logger: ctx.logger, signal: ctx.signal, configRepo: ctx.configRepo,
             progress: { upload: bars ?? lineProgress(ctx.logger), ...(download ? { download } : {}) },
             limits: parseLimits(io.env[LIMITS_VARIABLE]), journalDir: defaultJournalDir(io.env),
+            ...(options.rehash ? {} : { digestCacheDir: defaultDigestCacheDir(io.env) }),
           });
           return { exitCode: ExitCode.ok, human: human(report), terse: `${report.pull}\n`, json: { ok: true, ...report } };
         } finally {

@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { InputError } from '../errors.ts';
+import type { DigestCache } from './digest-cache.ts';
 import { toDigest } from './digest.ts';
 import type { Blob, Digest, V1Image } from './model.ts';
 
@@ -24,12 +25,24 @@ export type LayerDigester = (image: V1Image) => Promise<LayerDigests>;
  * manifest (digest and diff_id) and the part hashes an S3 upload signs each request with.
  * `partSize` is how the store cuts an object of a given size (undefined: one piece).
  */
-export function layerDigester(partSize: (size: number) => number | undefined = () => undefined): LayerDigester {
+export function layerDigester(partSize: (size: number) => number | undefined = () => undefined, cache?: DigestCache): LayerDigester {
   const done = new Map<V1Image, Promise<LayerDigests>>();
+  const digest = async (image: V1Image): Promise<LayerDigests> => {
+    const size = partSize(image.layer.size);
+    const cached = cache?.get(image.layer, size);
+    // A gzip layer needs its diff_id unless the archive gives it; an entry without one is not enough.
+    if (cached && (cached.diffId !== undefined || image.diffId !== undefined || !(await isGzip(image.layer)))) {
+      cache!.hit();
+      return cached;
+    }
+    const digests = await digestLayer(image, size);
+    cache?.set(image.layer, size, digests);
+    return digests;
+  };
   return (image) => {
     let digests = done.get(image);
     if (!digests) {
-      digests = digestLayer(image, partSize(image.layer.size));
+      digests = digest(image);
       done.set(image, digests);
     }
     return digests;

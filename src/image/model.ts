@@ -13,6 +13,11 @@ export interface Blob {
   readonly size: number;
   /** Where the bytes come from, for messages ("app.tar entry \"web/<id>/layer\""). */
   readonly where?: string;
+  /**
+   * The file the bytes lie in and their offset (in its uncompressed tar, for a gzip
+   * archive): what a digest cache keys on, trusting the file's identity as git does.
+   */
+  readonly source?: { readonly file: string; readonly offset: number };
   /** Stream bytes [start, end) of the blob; defaults to the whole blob. */
   open(start?: number, end?: number): Readable;
 }

@@ -74,6 +74,8 @@ export class TarIndex {
     return {
       size,
       where: `${this.archive} entry ${quoteName(entry.path)}`,
+      // The archive the user named, not a decompressed copy: that is new every run.
+      source: { file: this.archive, offset },
       open(start = 0, end = size): Readable {
         if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && start <= end && end <= size)) {
           throw new RangeError(`byte range [${start}, ${end}) is outside a blob of ${size} bytes`);

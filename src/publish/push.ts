@@ -10,6 +10,7 @@ import { maskedLayersFromCraneFiles, partitionMasked } from '../image/mask.ts';
 import type { ImageRepository, V1Image } from '../image/model.ts';
 import type { ArchiveLimits } from '../image/limits.ts';
 import { readArchive } from '../image/read.ts';
+import { openDigestCache, type DigestCache } from '../image/digest-cache.ts';
 import { layerDigester, type LayerDigester } from '../image/layer-digests.ts';
 import { verifyLayers } from '../image/verify.ts';
 import type { Logger } from '../log.ts';
@@ -43,6 +44,8 @@ export interface PushRequest {
   readonly limits?: Partial<ArchiveLimits>;
   /** Where incomplete writes are journaled, so a run after a crash can abort them (see storage/journal.ts). */
   readonly journalDir?: string;
+  /** Where layer digests of earlier pushes are kept (see image/digest-cache.ts); undefined: read every layer. */
+  readonly digestCacheDir?: string;
 }
 
 export interface PushReport {
@@ -100,6 +103,9 @@ export async function push(request: PushRequest): Promise<PushReport> {
   // --jobs bounds requests in flight too, not only objects: parts of one layer count.
   const journal = request.journalDir !== undefined && !request.dryRun ? openJournal(request.journalDir) : undefined;
   const store = openStore(isv, { ...config.aws, maxConcurrency: request.jobs }, logger, journal);
+  let cache: DigestCache | undefined;
+  // Digests are kept only from an archive that passed every check: a refused one leaves nothing behind.
+  let accepted = false;
   try {
     const platform = openPlatform(isv, config.openshift, logger);
 
@@ -134,14 +140,18 @@ export async function push(request: PushRequest): Promise<PushReport> {
     const url = store.publicUrl(appPrefix(flat));
 
     const listing = await store.list(appPrefix(flat));
-    // Each layer is read once before it is sent; every step below shares that pass.
-    const digests = layerDigester((size) => store.partSize?.(size));
+    // Each layer is read once before it is sent (not at all when an earlier push of this
+    // archive file read it); every step below shares that pass.
+    if (request.digestCacheDir !== undefined) cache = await openDigestCache(request.digestCacheDir, archive.path);
+    const digests = layerDigester((size) => store.partSize?.(size), cache);
     const hashLayer = async (layer: V1Image) => (await digests(layer)).sha256;
     const plan = await planUploads({ store, flatName: flat, images: published, listing, hashLayer, concurrency: request.jobs * 2 });
     await verifyDeclaredDigests(plan.upload, request.jobs, digests);
     const copies = plan.upload.filter((o) => o.copyFrom !== undefined).length;
     logger.info(`${plan.upload.length} objects to upload (${copies} by copying another app's), ${plan.present.length} already in ${store.location}`);
     const v2 = await prepareV2({ store, isv: isv.name, flatName: flat, image, repo, tags, masked: new Map(masked.map((m) => [m.id, hosted.get(m.id)])), listing, jobs: request.jobs, logger, digests });
+    accepted = true;
+    if (cache?.hits) logger.info(`Digests of ${cache.hits} layer${cache.hits === 1 ? '' : 's'} from an earlier push of this archive file, not read again (--rehash reads them)`);
     // The write probe comes after every check of the archive, so a refused archive leaves storage untouched.
     if (!request.dryRun) await store.check({ write: true });
 
@@ -208,6 +218,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
     if (answered === false) throw new OperationError(`published, but the registry at ${registryUrl} does not answer`, { fix: 'check the Crane app with rhc app show / rhc tail' });
     return result;
   } finally {
+    if (accepted) await cache?.save();
     await store.close();
     journal?.close();
   }

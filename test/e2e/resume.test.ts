@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
@@ -207,3 +207,43 @@ for (const storage of ['s3', 'file'] as const) {
     assert.equal(JSON.parse(third.stdout).uploaded.length, 0, 'copies carry the recorded sha256, so a rerun finds them present');
   });
 }
+
+test('an unchanged archive pushed again is not read again; one changed in place, size and times put back, is (S3)', async (t) => {
+  const world = await makeWorld(t, { storage: 's3' });
+  const layers = [randomLayer(64 * 1024), randomLayer(3 * MiB)];
+  const example = await makeExample({ dir: world.root, format: 'pulp', layers, tag: '1.0' });
+  const longAgo = new Date('2026-01-01T00:00:00Z');
+  await utimes(example.file, longAgo, longAgo);
+  const args = ['push', 'acme', 'acme/app', '--file', example.file];
+  const fromCache = /Digests of (\d+) layers? from an earlier push of this archive file/;
+
+  const first = await world.raas(args);
+  assert.equal(first.code, 0, first.stderr);
+  assert.doesNotMatch(first.stderr, fromCache);
+  const again = await world.raas([...args, '--json']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(fromCache.exec(again.stderr)?.[1], '2', again.stderr);
+  assert.deepEqual(JSON.parse(again.stdout).uploaded, []);
+
+  // The top layer changes in place: same size, modification time put back (its inode change time cannot be).
+  const archive = await readFile(example.file);
+  const at = archive.indexOf(layers[1]!.tar.subarray(MiB, MiB + 64));
+  assert.ok(at > 0);
+  const handle = await open(example.file, 'r+');
+  await handle.write(randomBytes(4096), 0, 4096, at);
+  await handle.close();
+  await utimes(example.file, longAgo, longAgo);
+  const changed = await world.raas([...args, '--json']);
+  assert.equal(changed.code, 0, changed.stderr);
+  assert.doesNotMatch(changed.stderr, fromCache, 'a changed archive was trusted');
+  const key = `acme-app/${example.ids[1]}/layer`;
+  assert.deepEqual(JSON.parse(changed.stdout).uploaded.map((o: { key: string }) => o.key).filter((k: string) => k.endsWith('/layer')), [key]);
+  const stored = await world.object(key);
+  const start = at - MiB; // where the layer begins in the archive
+  assert.deepEqual(sha256(stored), sha256((await readFile(example.file)).subarray(start, start + layers[1]!.tar.length)), 'the stored layer is the changed one');
+
+  const rehashed = await world.raas([...args, '--rehash']);
+  assert.equal(rehashed.code, 0, rehashed.stderr);
+  assert.doesNotMatch(rehashed.stderr, fromCache);
+  t.diagnostic('re-push of an unchanged archive: both layers\' digests from the cache; after an in-place change (size and mtime kept): read again, the changed layer uploaded');
+});

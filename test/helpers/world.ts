@@ -142,8 +142,9 @@ export async function makeWorld(t: TestContext, options: WorldOptions = {}): Pro
     GIT_AUTHOR_NAME: 'raas e2e', GIT_AUTHOR_EMAIL: 'e2e@raas.invalid',
     GIT_COMMITTER_NAME: 'raas e2e', GIT_COMMITTER_EMAIL: 'e2e@raas.invalid',
     RAAS_CONF_REPO: '',
-    // Journals of incomplete writes are per user state; each world keeps its own.
+    // Journals of incomplete writes and cached layer digests are per user; each world keeps its own.
     XDG_STATE_HOME: path.join(root, 'state'),
+    XDG_CACHE_HOME: path.join(root, 'cache'),
   };
 
   const world: World = {
