@@ -15,9 +15,8 @@ import type { LayerDigests } from './layer-digests.ts';
 export interface DigestCache {
   /** How many layers' digests came from the cache so far. */
   readonly hits: number;
-  get(blob: Blob, partSize: number | undefined): LayerDigests | undefined;
-  /** Count a `get` the caller used. */
-  hit(): void;
+  /** The digests of `blob` with parts of `partSize` and, when `withDiffId`, its diff_id; undefined when not all are known. */
+  get(blob: Blob, partSize: number | undefined, withDiffId: boolean): LayerDigests | undefined;
   set(blob: Blob, partSize: number | undefined, digests: LayerDigests): void;
   /** Write what this run learnt, if the archive is still the one it read. */
   save(): Promise<void>;
@@ -74,7 +73,7 @@ export async function openDigestCache(dir: string, archive: string): Promise<Dig
     get hits() {
       return hits;
     },
-    get(blob, partSize) {
+    get(blob, partSize, withDiffId) {
       const key = keyOf(blob);
       const entry = key === undefined ? undefined : blobs[key];
       if (!entry) return undefined;
@@ -82,10 +81,9 @@ export async function openDigestCache(dir: string, archive: string): Promise<Dig
       const parts = count === 1 ? [entry.sha256] : entry.parts?.[String(partSize)];
       if (!Array.isArray(parts) || parts.length !== count || ![entry.sha256, ...parts].every(isHex)) return undefined;
       if (entry.diffId !== undefined && !isHex(String(entry.diffId).slice('sha256:'.length))) return undefined;
+      if (withDiffId && entry.diffId === undefined) return undefined;
+      hits += 1;
       return { sha256: entry.sha256, diffId: entry.diffId, parts };
-    },
-    hit() {
-      hits++;
     },
     set(blob, partSize, digests) {
       const key = keyOf(blob);
@@ -135,7 +133,6 @@ async function pruneOld(dir: string, keep: string): Promise<void> {
 const NO_CACHE: DigestCache = {
   hits: 0,
   get: () => undefined,
-  hit: () => {},
   set: () => {},
   save: async () => {},
 };

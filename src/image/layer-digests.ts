@@ -29,13 +29,11 @@ export function layerDigester(partSize: (size: number) => number | undefined = (
   const done = new Map<V1Image, Promise<LayerDigests>>();
   const digest = async (image: V1Image): Promise<LayerDigests> => {
     const size = partSize(image.layer.size);
-    const cached = cache?.get(image.layer, size);
-    // A gzip layer needs its diff_id unless the archive gives it; an entry without one is not enough.
-    if (cached && (cached.diffId !== undefined || image.diffId !== undefined || !(await isGzip(image.layer)))) {
-      cache!.hit();
-      return cached;
-    }
-    const digests = await digestLayer(image, size);
+    // A gzip layer's diff_id comes from this pass unless the archive gives it.
+    const gunzip = image.diffId === undefined && (await isGzip(image.layer));
+    const cached = cache?.get(image.layer, size, gunzip);
+    if (cached) return cached;
+    const digests = await digestLayer(image.layer, size, gunzip);
     cache?.set(image.layer, size, digests);
     return digests;
   };
@@ -49,9 +47,7 @@ export function layerDigester(partSize: (size: number) => number | undefined = (
   };
 }
 
-async function digestLayer(image: V1Image, partSize: number | undefined): Promise<LayerDigests> {
-  const blob = image.layer;
-  const gunzip = image.diffId === undefined && (await isGzip(blob));
+async function digestLayer(blob: Blob, partSize: number | undefined, gunzip: boolean): Promise<LayerDigests> {
   const whole = createHash('sha256');
   const parts = new PartHashes(blob.size, partSize);
   const tar = createHash('sha256');

@@ -100,8 +100,8 @@ export async function push(request: PushRequest): Promise<PushReport> {
   const brokenImage = imageRule(image);
   if (brokenImage) throw new ConfigError(`'${image}' is not a valid image name: ${brokenImage}`, { where: 'argument <image>' });
   const flat = flatImageName(image);
-  // --jobs bounds requests in flight too, not only objects: parts of one layer count.
   const journal = request.journalDir !== undefined && !request.dryRun ? openJournal(request.journalDir) : undefined;
+  // --jobs bounds requests in flight too, not only objects: parts of one layer count.
   const store = openStore(isv, { ...config.aws, maxConcurrency: request.jobs }, logger, journal);
   let cache: DigestCache | undefined;
   // Digests are kept only from an archive that passed every check: a refused one leaves nothing behind.

@@ -61,14 +61,17 @@ export async function uploadAll(options: {
       const copied = object.copyFrom === undefined ? undefined : await copy(object, object.copyFrom);
       if (copied) return copied;
       const layer = Buffer.isBuffer(object.body) ? undefined : await options.digests(object.image);
+      // The plan's sha256 (a declared digest, or the copy source's) is what the bytes must
+      // have; the pass's part hashes go along only when its read agrees, else put reads again and refuses.
+      const sha256 = object.sha256 ?? layer?.sha256;
+      const parts = layer && layer.sha256 === sha256 ? layer.parts : undefined;
       progress?.start(object);
       let ok = false;
       try {
-        const sha256 = layer?.sha256 ?? object.sha256;
         const result = await store.put(object.key, object.body, {
           contentType: object.contentType,
           ...(sha256 ? { sha256 } : {}),
-          ...(layer ? { parts: layer.parts } : {}),
+          ...(parts ? { parts } : {}),
           onProgress: (bytes) => progress?.advance(object, bytes),
           signal,
         });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { pipeline, Transform, type Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -277,7 +278,7 @@ async function removeCutShort(up: Uploader, key: string, size: number): Promise<
         return;
       }
     }
-    await new Promise((resolve) => setTimeout(resolve, CUT_SHORT_WATCH.delayMs));
+    await sleep(CUT_SHORT_WATCH.delayMs);
   }
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { git } from '../helpers/git.ts';
@@ -154,10 +154,7 @@ test('two pushes of the same image at once: neither loses the other\'s tag, and 
 test('two pushes of the same image whose storage writes overlap: the v2 tag list keeps both tags', async (t) => {
   const world = await makeWorld(t, { storage: 's3' });
   const proxy = await startGateProxy(t, world.s3!.endpoint);
-  const cfg = path.join(world.configDir, 'raas.cfg');
-  await writeFile(cfg, (await readFile(cfg, 'utf8')).replace(/endpoint = .*/, `endpoint = ${proxy.endpoint}`));
-  await git(world.configDir, 'commit', '-qam', 'storage through the proxy');
-  await git(world.configDir, 'push', '-q');
+  await world.useEndpoint(proxy.endpoint);
   const expected = new Map<string, string>();
   const a = await pulpArchive(world.root, { tag: 'a', layers: [2048] });
   const b = await pulpArchive(world.root, { tag: 'b', layers: [2048] });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -188,10 +188,7 @@ test('SIGKILL at 23 points of a push to S3: nothing dangling after the kill, and
   const world = await makeWorld(t, { storage: 's3' });
   const proxy = await startGateProxy(t, world.s3!.endpoint);
   const pauses = await makePauses(t, world.root);
-  const cfg = path.join(world.configDir, 'raas.cfg');
-  await writeFile(cfg, (await readFile(cfg, 'utf8')).replace(/endpoint = .*/, `endpoint = ${proxy.endpoint}`));
-  await git(world.configDir, 'commit', '-qam', 'storage through the proxy');
-  await git(world.configDir, 'push', '-q');
+  await world.useEndpoint(proxy.endpoint);
   const { rows, incomplete } = await killEach(t, { world, proxy, pauses }, KILL_POINTS, { strict: false });
   t.diagnostic([HEADER, ...rows].join('\n'));
   t.diagnostic(`${incomplete} unreferenced objects held partial bodies after a kill (s3rver keeps what arrived); every rerun replaced them`);

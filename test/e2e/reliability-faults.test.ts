@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { test } from 'node:test';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
-import { git } from '../helpers/git.ts';
 import { assertConsistent, objectDigests, pulpArchive, visible } from '../helpers/reliability.ts';
-import { makeWorld, type World } from '../helpers/world.ts';
+import { makeWorld } from '../helpers/world.ts';
 
 /**
  * Issue 5, part 2: storage faults injected by test/helpers/fault-proxy.ts between raas and
@@ -19,12 +16,6 @@ import { makeWorld, type World } from '../helpers/world.ts';
 const MiB = 1024 * 1024;
 const TRANSIENT = { error500: 0.04, error503: 0.04, slowDown: 0.04, reset: 0.04, delay: 0.04 };
 
-async function useEndpoint(world: World, endpoint: string): Promise<void> {
-  const cfg = path.join(world.configDir, 'raas.cfg');
-  await writeFile(cfg, (await readFile(cfg, 'utf8')).replace(/endpoint = .*/, `endpoint = ${endpoint}`));
-  await git(world.configDir, 'commit', '-qam', `storage at ${endpoint}`);
-  await git(world.configDir, 'push', '-q');
-}
 
 const total = (p: FaultProxy) => Object.values(p.injected).reduce((a, b) => a + b, 0);
 
@@ -40,7 +31,7 @@ test('at 20% transient storage faults the push completes, with the same objects 
 
     const proxy = await startFaultProxy({ target: faulty.s3!.endpoint, seed, rates: TRANSIENT, delayMs: 300 });
     t.after(() => proxy.stop());
-    await useEndpoint(faulty, proxy.endpoint);
+    await faulty.useEndpoint(proxy.endpoint);
     const started = Date.now();
     const run = await faulty.raas(['-l', 'debug', 'push', 'acme', archive.image, '--file', archive.file]);
     const ms = Date.now() - started;
@@ -63,7 +54,7 @@ test('a permanent 403 fails fast, naming bucket and key; nothing is deployed', a
   const world = await makeWorld(t, { storage: 's3' });
   const proxy = await startFaultProxy({ target: world.s3!.endpoint, permanent: [{ key: /\/layer$/, status: 403, code: 'AccessDenied' }] });
   t.after(() => proxy.stop());
-  await useEndpoint(world, proxy.endpoint);
+  await world.useEndpoint(proxy.endpoint);
   const archive = await pulpArchive(world.root, { tag: '1.0', layers: [20 * MiB, 4096] });
   const before = await world.snapshot();
   const started = Date.now();
@@ -87,7 +78,7 @@ test('a 503 that never clears fails after a bounded number of attempts; nothing 
   const world = await makeWorld(t, { storage: 's3' });
   const proxy = await startFaultProxy({ target: world.s3!.endpoint, permanent: [{ key: /\/layer$/, status: 503, code: 'SlowDown' }] });
   t.after(() => proxy.stop());
-  await useEndpoint(world, proxy.endpoint);
+  await world.useEndpoint(proxy.endpoint);
   const archive = await pulpArchive(world.root, { tag: '1.0', layers: [4096, 4096] });
   const before = await world.snapshot();
   const started = Date.now();

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { makeExample } from '../helpers/archives.ts';
-import { git } from '../helpers/git.ts';
 import { hostileCases } from '../helpers/hostile.ts';
 import { fileTree, leftovers, startFileHttp, startGateProxy, treeChanges } from '../helpers/reliability.ts';
 import { makeWorld } from '../helpers/world.ts';
@@ -23,10 +22,7 @@ test('every hostile archive is refused through raas push: exit 2, entry and rule
   const world = await makeWorld(t, { storage: 's3' });
   // Storage through a recording proxy, so that even a write raas undid would show.
   const proxy = await startGateProxy(t, world.s3!.endpoint);
-  const cfg = path.join(world.configDir, 'raas.cfg');
-  await writeFile(cfg, (await readFile(cfg, 'utf8')).replace(/endpoint = .*/, `endpoint = ${proxy.endpoint}`));
-  await git(world.configDir, 'commit', '-qam', 'storage through the recording proxy');
-  await git(world.configDir, 'push', '-q');
+  await world.useEndpoint(proxy.endpoint);
   // Something published already, so "unchanged" means more than "still empty".
   const good = await makeExample({ dir: world.root, format: 'oci-archive', layers: 2, tag: '1.0' });
   const first = await world.raas(['push', 'acme', 'acme/app', '--file', good.file]);

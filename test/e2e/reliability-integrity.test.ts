@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { dockerSaveEntries, ociEntries, ociFiles, randomLayer, writeTar, type TarEntrySpec } from '../helpers/archives.ts';
-import { git } from '../helpers/git.ts';
 import { assertConsistent, startGateProxy, type GateProxy } from '../helpers/reliability.ts';
 import { makeWorld, type World } from '../helpers/world.ts';
 
@@ -22,10 +21,7 @@ const WRITES = new Set(['PUT', 'POST', 'DELETE']);
 
 async function recorded(t: Parameters<typeof startGateProxy>[0], world: World): Promise<GateProxy> {
   const proxy = await startGateProxy(t, world.s3!.endpoint);
-  const cfg = path.join(world.configDir, 'raas.cfg');
-  await writeFile(cfg, (await readFile(cfg, 'utf8')).replace(/endpoint = .*/, `endpoint = ${proxy.endpoint}`));
-  await git(world.configDir, 'commit', '-qam', 'storage through the recording proxy');
-  await git(world.configDir, 'push', '-q');
+  await world.useEndpoint(proxy.endpoint);
   return proxy;
 }
 

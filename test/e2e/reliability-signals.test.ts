@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -29,12 +29,6 @@ async function freshTmp(t: TestContext): Promise<string> {
   return dir;
 }
 
-async function useEndpoint(world: World, endpoint: string): Promise<void> {
-  const cfg = path.join(world.configDir, 'raas.cfg');
-  await writeFile(cfg, (await readFile(cfg, 'utf8')).replace(/endpoint = .*/, `endpoint = ${endpoint}`));
-  await git(world.configDir, 'commit', '-qam', `storage at ${endpoint}`);
-  await git(world.configDir, 'push', '-q');
-}
 
 /** The rerun after an interruption publishes everything: the tag deployed, objects whole, backup equal to the deployment. */
 async function assertRerunFinishes(world: World, archive: PulpArchive, expected: Map<string, string>, tmp: string): Promise<void> {
@@ -52,7 +46,7 @@ async function assertRerunFinishes(world: World, archive: PulpArchive, expected:
 test('SIGINT during multipart uploads: parts aborted, nothing visible at their keys, temp removed, exit 130', async (t) => {
   const world = await makeWorld(t, { storage: 's3' });
   const proxy = await startGateProxy(t, world.s3!.endpoint);
-  await useEndpoint(world, proxy.endpoint);
+  await world.useEndpoint(proxy.endpoint);
   const archive = await pulpArchive(world.root, { image: 'acme/multipart', tag: '1.0', layers: [24 * MiB, 20 * MiB, 2048] });
   const expected = new Map(archive.objects);
   const tmp = await freshTmp(t);
@@ -90,7 +84,7 @@ test('SIGINT during multipart uploads: parts aborted, nothing visible at their k
 test('SIGINT while a multipart upload is being created: it is still aborted once created', async (t) => {
   const world = await makeWorld(t, { storage: 's3' });
   const proxy = await startGateProxy(t, world.s3!.endpoint);
-  await useEndpoint(world, proxy.endpoint);
+  await world.useEndpoint(proxy.endpoint);
   const archive = await pulpArchive(world.root, { image: 'acme/creating', tag: '1.0', layers: [24 * MiB, 2048] });
   const tmp = await freshTmp(t);
 

@@ -2,14 +2,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { open, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { makeExample, randomLayer, type Example } from '../helpers/archives.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
-import { git } from '../helpers/git.ts';
 import { leftovers, startGateProxy, startRaas } from '../helpers/reliability.ts';
 import { makeWorld, RAAS_BIN, type World } from '../helpers/world.ts';
 
@@ -61,19 +60,13 @@ async function completedObjects(world: World): Promise<Map<string, string>> {
   return completed;
 }
 
-async function useEndpoint(world: World, endpoint: string): Promise<void> {
-  const cfg = `${world.configDir}/raas.cfg`;
-  await writeFile(cfg, (await readFile(cfg, 'utf8')).replace(/^endpoint = .*$/m, `endpoint = ${endpoint}`));
-  await git(world.configDir, 'commit', '-qam', 'endpoint');
-  await git(world.configDir, 'push', '-q');
-}
 
 test('a push killed after some uploads, run again, uploads only what is missing (S3)', async (t) => {
   const world = await makeWorld(t, { storage: 's3' });
   // Every request waits 100 ms, so the kill lands while most of the push is still to do.
   const proxy = await startFaultProxy({ target: world.s3!.endpoint, rates: { delay: 1 }, delayMs: 100, maxFaults: 10_000 });
   t.after(() => proxy.stop());
-  await useEndpoint(world, proxy.endpoint);
+  await world.useEndpoint(proxy.endpoint);
   const example = await makeExample({ dir: world.root, format: 'pulp', layers: 4, layerBytes: 2 * MiB, tag: '1.0' });
   const args = ['push', 'acme', 'acme/app', '--file', example.file];
 
@@ -122,7 +115,7 @@ const journals = async (world: World): Promise<string[]> => readdir(path.join(wo
 test('a multipart upload a killed push left is aborted by the next push, which finishes the image (S3)', async (t) => {
   const world = await makeWorld(t, { storage: 's3' });
   const proxy = await startGateProxy(t, world.s3!.endpoint);
-  await useEndpoint(world, proxy.endpoint);
+  await world.useEndpoint(proxy.endpoint);
   const example = await makeExample({ dir: world.root, format: 'pulp', layers: [randomLayer(24 * MiB), randomLayer(2048)], tag: '1.0' });
   const args = ['push', 'acme', 'acme/app', '--file', example.file];
 

@@ -67,6 +67,8 @@ export interface World {
   snapshot(): Promise<Snapshot>;
   /** The deployed Crane metadata file of an image, parsed. */
   deployed(image: string): Promise<{ url: string; images: { id: string }[]; tags: Record<string, string> }>;
+  /** Point raas.cfg's [aws] endpoint elsewhere (a proxy in front of s3rver), committed and pushed as an operator would. */
+  useEndpoint(endpoint: string): Promise<void>;
 }
 
 export const RAAS_BIN = fileURLToPath(new URL('../../bin/raas', import.meta.url));
@@ -182,6 +184,12 @@ export async function makeWorld(t: TestContext, options: WorldOptions = {}): Pro
         configHead: (await git(configDir, 'rev-parse', 'HEAD')).trim(),
         configStatus: await git(configDir, 'status', '--porcelain', '--untracked-files=all'),
       };
+    },
+    async useEndpoint(endpoint) {
+      const cfg = path.join(configDir, 'raas.cfg');
+      await writeFile(cfg, (await readFile(cfg, 'utf8')).replace(/^endpoint = .*$/m, `endpoint = ${endpoint}`));
+      await git(configDir, 'commit', '-qam', `storage at ${endpoint}`);
+      await git(configDir, 'push', '-q');
     },
     async deployed(image) {
       const text = await git(craneRemote, 'show', `HEAD:crane/data/acme-${image.replace('/', '-')}.json`);

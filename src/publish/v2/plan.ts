@@ -16,8 +16,6 @@ export interface V2Object {
   readonly size: number;
   readonly contentType: string;
   readonly body: Blob | Buffer;
-  /** Hex sha256 of each part as the store sends a layer blob (PutOptions.parts). */
-  readonly parts?: readonly string[];
   /** The v1 layer object with the same bytes, copied server-side rather than uploaded again (layers of 1 MiB and more). */
   readonly copyFrom: string | undefined;
   /**
@@ -68,11 +66,7 @@ export async function planV2(options: V2PlanOptions): Promise<V2Plan> {
   const unhosted = (top: string): V1Image | undefined => chainOf(top).find((image) => masked.has(image.id) && !masked.get(image.id));
   const tops = [...new Set(tags.values())].filter((top) => !unhosted(top));
   const layerImages = [...new Set(tops.flatMap((top) => chainOf(top)))];
-  const { digests } = options;
-  const facts = new Map(await Promise.all(layerImages.map((image) => limit(async () => [image.id, await layerFacts(image, masked.get(image.id), digests)] as const))));
-  // Layers uploaded rather than copied are sent with the hashes of their parts, read once with the rest.
-  const uploaded = layerImages.filter((image) => !masked.has(image.id) && image.layer.size < MIN_COPY_SIZE);
-  const parts = new Map(await Promise.all(uploaded.map((image) => limit(async () => [image.id, (await digests(image)).parts] as const))));
+  const facts = new Map(await Promise.all(layerImages.map((image) => limit(async () => [image.id, await layerFacts(image, masked.get(image.id), options.digests)] as const))));
 
   const objects = new Map<string, V2Object>();
   const add = (object: V2Object) => {
@@ -90,8 +84,9 @@ export async function planV2(options: V2PlanOptions): Promise<V2Plan> {
       // A masked layer stays with its host; the manifest's `urls` send clients there.
       if (masked.has(image.id)) return;
       const { digest, size } = layers[i]!;
-      const copyFrom = parts.has(image.id) ? undefined : objectKey(flatName, image.id, 'layer');
-      add({ key: blobKey(flatName, digest), sha256: digestHex(digest), size, contentType: BLOB_CONTENT_TYPE, body: image.layer, parts: parts.get(image.id), copyFrom, stage: 0 });
+      // Smaller layers are uploaded, and checked against the digest as they are sent.
+      const copyFrom = size >= MIN_COPY_SIZE ? objectKey(flatName, image.id, 'layer') : undefined;
+      add({ key: blobKey(flatName, digest), sha256: digestHex(digest), size, contentType: BLOB_CONTENT_TYPE, body: image.layer, copyFrom, stage: 0 });
     });
     add(json(blobKey(flatName, config.digest), config.bytes, BLOB_CONTENT_TYPE, 0));
     const manifest = buildManifest(config, layers);

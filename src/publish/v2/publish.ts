@@ -136,7 +136,7 @@ async function writeAll(store: Store, objects: readonly V2Object[], jobs: number
     stop.throwIfAborted();
     try {
       if (object.copyFrom === undefined) {
-        await store.put(object.key, object.body, { contentType: object.contentType, sha256: object.sha256, parts: object.parts, signal: stop });
+        await store.put(object.key, object.body, { contentType: object.contentType, sha256: object.sha256, signal: stop });
       } else {
         // The v1 object was written or checked by this push, with its sha256 recorded; the copy carries it.
         const source = await store.stat(object.copyFrom);
