@@ -16,7 +16,16 @@ export interface AwsConfig {
   readonly maxConcurrency: number;
   /** Multipart part size in bytes (`part_size`, given in MiB); undefined: the store's default. */
   readonly partSize: number | undefined;
+  /**
+   * `checksums`: when the AWS SDK adds its own request checksums (CRC32 by default since
+   * v3.729, which several S3-compatible services refuse). Undefined: when_supported for AWS,
+   * when_required for a custom endpoint.
+   */
+  readonly checksums: ChecksumMode | undefined;
 }
+
+export const CHECKSUM_MODES = ['when_supported', 'when_required'] as const;
+export type ChecksumMode = (typeof CHECKSUM_MODES)[number];
 
 export interface OpenShiftConfig {
   readonly serverUrl: string | undefined;

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { registerSecret } from '../log.ts';
-import { GEAR_SIZES, type Config, type IsvConfig, type PlatformConfig, type StorageConfig } from './config.ts';
+import { CHECKSUM_MODES, GEAR_SIZES, type Config, type IsvConfig, type PlatformConfig, type StorageConfig } from './config.ts';
 import { parseIni, type IniDocument } from './ini-file.ts';
 import { interpolate } from './interpolate.ts';
 import { appRule, bucketRule, domainRule, isvRule, type NameRule } from './names.ts';
@@ -19,7 +19,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   redhat: ['mask_layers', 'metadata'],
   pulp: ['export_url'],
   openshift: ['server_url', 'app_git_url', 'cartridge', 'username', 'password', 'auth_token'],
-  aws: ['access_key_id', 'secret_access_key', 'session_token', 'region', 'endpoint', 'force_path_style', 'prefix', 'acl', 'max_concurrency', 'part_size'],
+  aws: ['access_key_id', 'secret_access_key', 'session_token', 'region', 'endpoint', 'force_path_style', 'prefix', 'acl', 'max_concurrency', 'part_size', 'checksums'],
   isv: [
     'storage', 's3_bucket', 'storage_dir', 'public_url', 'platform', 'openshift_domain', 'openshift_app',
     'openshift_scale', 'openshift_gear_size', 'app_remote', 'registry_url', 'crane_data_dir',
@@ -94,7 +94,7 @@ class SectionReader {
     return fallback;
   }
 
-  choice<T extends string>(key: string, choices: readonly T[], fallback: T): T {
+  choice<T extends string, F extends T | undefined = T>(key: string, choices: readonly T[], fallback: F): T | F {
     const value = this.string(key);
     if (value === undefined) return fallback;
     if ((choices as readonly string[]).includes(value)) return value as T;
@@ -257,6 +257,7 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
     maxConcurrency: awsReader.integer('max_concurrency', 8, 1, 64),
     // 0 stands for "not set" (and for a refused value, whose problem is already recorded).
     partSize: withValue(awsReader.integer('part_size', 0, 5, 5120) || undefined, (mib) => mib * 1024 * 1024),
+    checksums: awsReader.choice('checksums', CHECKSUM_MODES, undefined),
   };
 
   const pulp = { exportUrl: reader('pulp').url('export_url') };

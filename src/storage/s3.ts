@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import { isIP } from 'node:net';
 import {
   AbortMultipartUploadCommand,
   CopyObjectCommand,
@@ -49,8 +50,10 @@ export interface S3StoreOptions {
   /** Fixed multipart part size in bytes (5 MiB - 5 GiB); otherwise 64 MiB; grown for huge objects. */
   readonly partSize?: number;
   /**
-   * Send SHA-256 checksums (x-amz-checksum-sha256) with uploads. Default: on for AWS, off
-   * for custom endpoints, as many S3-compatible servers reject the newer checksum headers.
+   * Send checksums with uploads: raas's SHA-256 (x-amz-checksum-sha256) and the SDK's own
+   * (CRC32 since v3.729), and validate those of responses. Default: on for AWS, off for
+   * custom endpoints, as several S3-compatible services refuse the newer checksum headers
+   * (`[aws] checksums`). Off, checksums are sent only where an operation requires one.
    */
   readonly requestChecksums?: boolean;
   /** Where multipart uploads are recorded until completed or aborted. */
@@ -98,6 +101,7 @@ export function createS3Store(options: S3StoreOptions): S3Store {
     maxAttempts: MAX_ATTEMPTS,
     retryMode: 'standard',
     requestChecksumCalculation: checksums ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
+    responseChecksumValidation: checksums ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
     // The SDK's own notes (e.g. that it does not retry a streamed body; raas does) are for the run log only.
     logger: { trace() {}, debug() {}, info() {}, warn: (message: unknown) => log.debug({ sdk: message }, 'AWS SDK warning'), error: (message: unknown) => log.debug({ sdk: message }, 'AWS SDK error') },
     requestHandler: {
@@ -279,17 +283,17 @@ function checkOptions(options: S3StoreOptions, where: string): void {
 }
 
 /**
- * Virtual-hosted URLs on AWS; path-style for custom endpoints, for forcePathStyle, and for
- * bucket names with dots (they break the TLS wildcard certificate of virtual hosts).
+ * The URL of the store root as the SDK addresses it: virtual-hosted unless path style is
+ * forced (which most S3-compatible services need; Aliyun OSS refuses it), the endpoint is an
+ * IP address (the SDK's endpoint rules go path-style there too), or the bucket name has dots
+ * (they break the TLS wildcard certificate of virtual hosts).
  */
 function publicBase(options: S3StoreOptions, prefix: string): string {
   if (options.publicUrl) return withTrailingSlash(options.publicUrl);
   const { bucket, region } = options;
   const path = encodeKeyPath(prefix);
-  if (options.endpoint || options.forcePathStyle || bucket.includes('.')) {
-    const endpoint = options.endpoint ?? (region === 'us-east-1' ? 'https://s3.amazonaws.com' : `https://s3.${region}.amazonaws.com`);
-    return `${endpoint.replace(/\/+$/, '')}/${bucket}/${path}`;
-  }
-  const host = region === 'us-east-1' ? `${bucket}.s3.amazonaws.com` : `${bucket}.s3.${region}.amazonaws.com`;
-  return `https://${host}/${path}`;
+  const endpoint = new URL(options.endpoint ?? (region === 'us-east-1' ? 'https://s3.amazonaws.com' : `https://s3.${region}.amazonaws.com`));
+  const base = `${endpoint.origin}${endpoint.pathname.replace(/\/+$/, '')}`;
+  if (options.forcePathStyle || bucket.includes('.') || isIP(endpoint.hostname.replace(/^\[|\]$/g, '')) !== 0) return `${base}/${bucket}/${path}`;
+  return `${endpoint.protocol}//${bucket}.${endpoint.host}${endpoint.pathname.replace(/\/+$/, '')}/${path}`;
 }

@@ -208,6 +208,10 @@ describe('s3 store', () => {
     assert.equal(url({ forcePathStyle: true }), 'https://s3.eu-west-1.amazonaws.com/reg/acme/app/');
     assert.equal(url({ bucket: 'my.reg' }), 'https://s3.eu-west-1.amazonaws.com/my.reg/acme/app/');
     assert.equal(url({ endpoint: 'http://127.0.0.1:9000/', prefix: 'p/' }), 'http://127.0.0.1:9000/reg/p/acme/app/');
+    assert.equal(url({ endpoint: 'http://[::1]:9000' }), 'http://[::1]:9000/reg/acme/app/');
+    // Addressed as the SDK addresses it: Aliyun OSS takes only virtual-hosted requests.
+    assert.equal(url({ endpoint: 'https://oss-cn-hangzhou.aliyuncs.com', prefix: 'devregistry' }), 'https://reg.oss-cn-hangzhou.aliyuncs.com/devregistry/acme/app/');
+    assert.equal(url({ endpoint: 'https://minio.example.com:9000', forcePathStyle: true }), 'https://minio.example.com:9000/reg/acme/app/');
     assert.equal(url({ publicUrl: 'https://cdn.example.com/r', prefix: 'ignored' }), 'https://cdn.example.com/r/acme/app/');
     assert.equal(url({}, ''), 'https://reg.s3.eu-west-1.amazonaws.com/');
   });
