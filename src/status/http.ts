@@ -41,9 +41,14 @@ export interface Resolving {
   readonly signal: AbortSignal;
 }
 
-/** Undefined when the registry redirects `file` (a path under it) to an object that exists; otherwise what went wrong. */
+/**
+ * Undefined when the registry answers `file` (a path under it) itself (raas serve answers
+ * manifests, and a directory store's blobs) or redirects it to an object that exists;
+ * otherwise what went wrong.
+ */
 export async function resolve(ctx: Resolving, file: string, accept?: string): Promise<string | undefined> {
   const answer = await request(new URL(file, ctx.registry), 'GET', ctx.signal, accept);
+  if (answer.status === 200 && file.startsWith('v2/')) return undefined;
   if (!answer.status || answer.status < 300 || answer.status > 399 || !answer.location) return `/${file} answered ${answer.said}, not a redirect`;
   const target = new URL(answer.location, ctx.registry).href;
   const root = ctx.store.publicUrl('');
