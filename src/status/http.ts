@@ -41,9 +41,14 @@ export interface Resolving {
   readonly signal: AbortSignal;
 }
 
-/** Undefined when the registry redirects `file` (a path under it) to an object that exists; otherwise what went wrong. */
+/**
+ * Undefined when the registry answers `file` (a path under it) itself (raas serve answers
+ * manifests, and a directory store's blobs) or redirects it to an object that exists;
+ * otherwise what went wrong.
+ */
 export async function resolve(ctx: Resolving, file: string, accept?: string): Promise<string | undefined> {
   const answer = await request(new URL(file, ctx.registry), 'GET', ctx.signal, accept);
+  if (answer.status === 200 && file.startsWith('v2/')) return undefined;
   if (!answer.status || answer.status < 300 || answer.status > 399 || !answer.location) return `/${file} answered ${answer.said}, not a redirect`;
   const target = new URL(answer.location, ctx.registry).href;
   const root = ctx.store.publicUrl('');
@@ -54,7 +59,8 @@ export async function resolve(ctx: Resolving, file: string, accept?: string): Pr
   }
   let key: string;
   try {
-    key = decodeURIComponent(target.slice(root.length));
+    // A pre-signed redirect (private bucket) carries its signature in the query.
+    key = decodeURIComponent(target.slice(root.length).split('?')[0]!);
   } catch {
     return `/${file} redirects to ${target}, which names no object`;
   }
@@ -63,11 +69,23 @@ export async function resolve(ctx: Resolving, file: string, accept?: string): Pr
   return exists ? undefined : `/${file} redirects to ${target}, which does not exist`;
 }
 
+/** Manifests and tag lists are small; anything larger is not one. */
+const MAX_READ_BYTES = 4 * 1024 * 1024;
+
 /**
  * The bytes of an object, read where clients read it: the store's public URL (a file URL,
- * for a directory store without one, is read from the disk). Failing, what went wrong.
+ * for a directory store without one, is read from the disk), or through the store for a
+ * private bucket, which has no public URL clients could read. Failing, what went wrong.
  */
 export async function readPublished(store: Store, key: string, signal: AbortSignal): Promise<{ bytes: Buffer } | { problem: string }> {
+  if (store.access === 'private') {
+    try {
+      const got = await store.read(key, { maxBytes: MAX_READ_BYTES });
+      return got ? { bytes: got.body } : { problem: `${store.location}${key} does not exist` };
+    } catch (error) {
+      return { problem: (error as Error).message };
+    }
+  }
   const url = store.publicUrl(key);
   if (url.startsWith('file:')) {
     try {
