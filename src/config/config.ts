@@ -49,6 +49,10 @@ export interface IsvConfig {
   /** Public URL of the registry (for `docker pull` references and checks). */
   readonly registryUrl: string | undefined;
   readonly craneDataDir: string;
+  /** `access`: public (clients read the public URL) or private (raas serve hands out pre-signed URLs; push sets no ACL). */
+  readonly access: 'public' | 'private';
+  /** `presign_lifetime` (minutes), in seconds: how long a pre-signed blob URL of raas serve stays valid. */
+  readonly presignSeconds: number;
 }
 
 export interface Config {

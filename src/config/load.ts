@@ -23,6 +23,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   isv: [
     'storage', 's3_bucket', 'storage_dir', 'public_url', 'platform', 'openshift_domain', 'openshift_app',
     'openshift_scale', 'openshift_gear_size', 'app_remote', 'registry_url', 'crane_data_dir',
+    'access', 'presign_lifetime',
   ],
 };
 
@@ -202,8 +203,14 @@ function readIsv(doc: IniDocument, section: string, env: NodeJS.ProcessEnv, prob
   if (platformKind === 'git' && registryUrl === undefined && !reader.hasProblem('registry_url')) {
     reader.problem('registry_url', 'registry_url is required for platform = git', 'add "registry_url = https://<your registry host>" (used for docker pull references and checks)');
   }
+  const access = reader.choice('access', ['public', 'private'] as const, 'public');
+  if (access === 'private' && storageKind === 'file') {
+    reader.problem('access', 'access = private needs storage = s3 (a directory is read by raas serve itself, or published by a web server)', 'remove "access = private" or use storage = s3');
+  }
+  // S3 refuses pre-signed URLs valid for more than 7 days.
+  const presignSeconds = reader.integer('presign_lifetime', 20, 1, 7 * 24 * 60) * 60;
   if (!storage || !platform) return undefined;
-  return { name, storage, platform, registryUrl, craneDataDir };
+  return { name, storage, platform, registryUrl, craneDataDir, access, presignSeconds };
 }
 
 const withValue = <T, R>(value: T | undefined, make: (v: T) => R): R | undefined => (value === undefined ? undefined : make(value));

@@ -54,7 +54,8 @@ export async function resolve(ctx: Resolving, file: string, accept?: string): Pr
   }
   let key: string;
   try {
-    key = decodeURIComponent(target.slice(root.length));
+    // A pre-signed redirect (private bucket) carries its signature in the query.
+    key = decodeURIComponent(target.slice(root.length).split('?')[0]!);
   } catch {
     return `/${file} redirects to ${target}, which names no object`;
   }
@@ -63,11 +64,23 @@ export async function resolve(ctx: Resolving, file: string, accept?: string): Pr
   return exists ? undefined : `/${file} redirects to ${target}, which does not exist`;
 }
 
+/** Manifests and tag lists are small; anything larger is not one. */
+const MAX_READ_BYTES = 4 * 1024 * 1024;
+
 /**
  * The bytes of an object, read where clients read it: the store's public URL (a file URL,
- * for a directory store without one, is read from the disk). Failing, what went wrong.
+ * for a directory store without one, is read from the disk), or through the store for a
+ * private bucket, which has no public URL clients could read. Failing, what went wrong.
  */
 export async function readPublished(store: Store, key: string, signal: AbortSignal): Promise<{ bytes: Buffer } | { problem: string }> {
+  if (store.access === 'private') {
+    try {
+      const got = await store.read(key, { maxBytes: MAX_READ_BYTES });
+      return got ? { bytes: got.body } : { problem: `${store.location}${key} does not exist` };
+    } catch (error) {
+      return { problem: (error as Error).message };
+    }
+  }
   const url = store.publicUrl(key);
   if (url.startsWith('file:')) {
     try {

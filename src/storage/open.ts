@@ -18,7 +18,9 @@ export function openStore(isv: IsvConfig, aws: AwsConfig, logger: Logger, journa
     endpoint: aws.endpoint,
     forcePathStyle: aws.forcePathStyle,
     credentials: aws.credentials,
-    acl: aws.acl,
+    // A private bucket is read through pre-signed URLs only: objects get no ACL.
+    acl: isv.access === 'private' ? 'none' : aws.acl,
+    access: isv.access,
     publicUrl: storage.publicUrl,
     maxConcurrency: aws.maxConcurrency,
     partSize: aws.partSize,

@@ -6,6 +6,7 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   DeleteObjectCommand,
+  GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   PutObjectCommand,
@@ -13,6 +14,8 @@ import {
   paginateListObjectsV2,
   type BucketLocationConstraint,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { Readable } from 'node:stream';
 import { ConfigError, OperationError } from '../errors.ts';
 import { isHex64 } from '../image/model.ts';
 import type { Logger } from '../log.ts';
@@ -42,6 +45,8 @@ export interface S3StoreOptions {
   /** Without these the AWS default chain is used: AWS_* environment, shared files, AWS_PROFILE. */
   readonly credentials?: S3Credentials;
   readonly acl: 'public-read' | 'none';
+  /** private: clients get pre-signed URLs (presign); the bucket needs no public read. Default public. */
+  readonly access?: 'public' | 'private';
   /** Public base URL of the store root (the prefix), e.g. a CDN; derived from bucket and region otherwise. */
   readonly publicUrl?: string;
   /** Requests (parts or whole objects) in flight across the store. */
@@ -63,6 +68,8 @@ export interface S3Store extends Store {
   partSize(size: number): number;
   /** Key prefix of the store root: "" or ends with "/". */
   readonly prefix: string;
+  /** A URL that lets anyone GET `key` for `seconds` (AWS allows up to 7 days), signed with the store's credentials. */
+  presign(key: string, seconds: number): Promise<string>;
   bucketExists(): Promise<boolean>;
   /** Create the bucket in the store's region; fine if this account already owns it. */
   createBucket(): Promise<void>;
@@ -165,10 +172,51 @@ export function createS3Store(options: S3StoreOptions): S3Store {
   const headBucket = () => client.send(new HeadBucketCommand({ Bucket: bucket }));
   const base = publicBase(options, prefix);
 
+  const getObject = async (key: string, range?: { start: number; end: number }) => {
+    const Key = fullKey(key);
+    try {
+      return await client.send(new GetObjectCommand({ Bucket: bucket, Key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }));
+    } catch (err) {
+      if (httpStatus(err) === 404) return undefined;
+      throw wrapS3Error(err, errorContext('GetObject', Key));
+    }
+  };
+
   return {
     location,
     bucket,
     prefix,
+    access: options.access ?? 'public',
+
+    async read(key, { maxBytes }) {
+      const got = await getObject(key);
+      if (!got) return undefined;
+      const body = got.Body as Readable;
+      if ((got.ContentLength ?? 0) > maxBytes) {
+        body.destroy();
+        throw new OperationError(`s3://${bucket}/${prefix}${key} is ${got.ContentLength} bytes, more than the ${maxBytes} raas reads whole`, { where: location });
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of body) {
+        size += (chunk as Buffer).length;
+        if (size > maxBytes) {
+          body.destroy();
+          throw new OperationError(`s3://${bucket}/${prefix}${key} is more than the ${maxBytes} bytes raas reads whole`, { where: location });
+        }
+        chunks.push(chunk as Buffer);
+      }
+      return { body: Buffer.concat(chunks), contentType: got.ContentType };
+    },
+
+    async openRead(key, range) {
+      const got = await getObject(key, range);
+      return got ? (got.Body as Readable) : undefined;
+    },
+
+    async presign(key, seconds) {
+      return getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: fullKey(key) }), { expiresIn: seconds });
+    },
 
     async list(keyPrefix, { limit = Infinity } = {}) {
       checkPrefix(keyPrefix, location);

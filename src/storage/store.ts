@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Blob } from '../image/model.ts';
 
 /**
@@ -39,9 +40,26 @@ export interface PutResult {
   readonly sha256: string;
 }
 
+/** A small object read whole (a manifest); its type as the store records it, where it does. */
+export interface ReadObject {
+  readonly body: Buffer;
+  readonly contentType: string | undefined;
+}
+
+/** Bytes `start` to `end` inclusive, as an HTTP Range names them. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
 export interface Store {
   /** For messages: "s3://bucket/prefix/" or "file:///dir/". */
   readonly location: string;
+  /**
+   * How clients read objects: at the public URL, or (private, S3 only) through URLs
+   * pre-signed for each request, the bucket granting no public read at all.
+   */
+  readonly access: 'public' | 'private';
 
   /**
    * Every object under `prefix`, keyed by key relative to the store root; one paginated
@@ -51,6 +69,15 @@ export interface Store {
 
   /** Size and recorded checksum of one object, or undefined when it does not exist. */
   stat(key: string): Promise<ObjectInfo | undefined>;
+
+  /**
+   * The whole object, or undefined when it does not exist; an OperationError when it is
+   * larger than `maxBytes`, so a hostile or corrupt object is never held in memory.
+   */
+  read(key: string, options: { readonly maxBytes: number }): Promise<ReadObject | undefined>;
+
+  /** A stream of the object's bytes (of `range` only, when given); undefined when it does not exist. */
+  openRead(key: string, range?: ByteRange): Promise<Readable | undefined>;
 
   /**
    * Write an object so that it is either wholly there, with its checksum recorded, or not
