@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode } from '../errors.ts';
 import { LOG_LEVELS } from '../log.ts';
 import { registerPush } from './push.ts';
+import { registerServe } from './serve.ts';
 import { registerSetup } from './setup.ts';
 import { registerStatus } from './status.ts';
 import type { Io } from './run.ts';
@@ -10,7 +11,8 @@ import type { Io } from './run.ts';
 const EXIT_CODES = `
 Exit codes:
   0  done (push: published; setup: every step done or already there;
-     status: no check failed, and with --strict none warned)
+     status: no check failed, and with --strict none warned;
+     serve: stopped by SIGTERM/SIGINT)
   1  the operation failed (storage, git, platform, a setup step or a status check)
   2  usage, configuration or input error (nothing was changed)
   130/143  interrupted by SIGINT/SIGTERM (nothing half-published)`;
@@ -38,6 +40,7 @@ export function buildProgram(io: Io): Command {
   registerSetup(program, io);
   registerPush(program, io);
   registerStatus(program, io);
+  registerServe(program, io);
   for (const command of program.commands) command.exitOverride().addHelpText('after', EXIT_CODES);
   return program;
 }

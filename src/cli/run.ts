@@ -87,17 +87,22 @@ export async function runCommand(
   globals: GlobalOptions,
   name: string,
   body: (ctx: RunContext) => Promise<CommandResult>,
+  /**
+   * A server (raas serve): it runs until a signal, which is how it ends normally; it keeps
+   * no run log (it would grow for as long as it runs) and prints its results itself.
+   */
+  options: { readonly server?: boolean } = {},
 ): Promise<Io['exitCode']> {
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'raas-'));
   await writeFile(path.join(workDir, RUN_MARKER), `${process.pid} ${os.hostname()}\n`);
   const runLog = path.join(workDir, 'run.log');
-  const logger = createLogger({ level: globals.logLevel, terminal: io.stderr, file: runLog });
+  const logger = createLogger({ level: globals.logLevel, terminal: io.stderr, ...(options.server ? {} : { file: runLog }) });
   const controller = new AbortController();
   let caught: keyof typeof SIGNAL_EXIT | undefined;
   const onSignal = (signal: keyof typeof SIGNAL_EXIT) => {
     if (caught) process.exit(SIGNAL_EXIT[signal]); // a second signal: stop now
     caught = signal;
-    logger.warn(`${signal}: stopping; nothing is published half-way`);
+    logger.warn(options.server ? `${signal}: stopping` : `${signal}: stopping; nothing is published half-way`);
     controller.abort(new Error(signal));
   };
   const handlers = { SIGINT: () => onSignal('SIGINT'), SIGTERM: () => onSignal('SIGTERM') };
@@ -116,8 +121,8 @@ export async function runCommand(
     });
     const config = await loadConfig(path.join(configRepo.dir, CONFIG_FILE), io.env);
     const result = await body({ io, globals, logger, workDir, runLog, signal: controller.signal, config, configRepo });
-    const text = globals.json ? `${JSON.stringify(result.json, null, 2)}\n` : globals.terse ? result.terse : result.human;
-    io.stdout.write(scrub(text));
+    const text = globals.json ? (result.json === undefined ? '' : `${JSON.stringify(result.json, null, 2)}\n`) : globals.terse ? result.terse : result.human;
+    if (text) io.stdout.write(scrub(text));
     return result.exitCode;
   } catch (error) {
     if (caught) {
@@ -138,6 +143,6 @@ export async function runCommand(
     // A process that a stopped git started can outlive it and hold its pipes open (the
     // server side of a push to a local repository, waiting in a hook): that must not keep
     // an interrupted raas running. Unreferenced, so a clean exit is not delayed.
-    if (caught) setTimeout(() => process.exit(SIGNAL_EXIT[caught!]), 500).unref();
+    if (caught && !options.server) setTimeout(() => process.exit(SIGNAL_EXIT[caught!]), 500).unref();
   }
 }

@@ -1,122 +1,178 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadCraneData, type CraneData } from './data.ts';
-import { v2Redirect } from './v2.ts';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pino from 'pino';
+import type { Logger } from '../log.ts';
+import type { Store } from '../storage/store.ts';
+import type { Backend } from './backend.ts';
+import { parseTarget } from './guard.ts';
+import { ManifestCache } from './manifests.ts';
+import { API_VERSION, json, plainError, v2Error, type Reply } from './reply.ts';
+import { dirSource, type DataSource } from './source.ts';
+import { v1Reply } from './v1.ts';
+import { v2Reply } from './v2.ts';
 
 /**
- * A read-only registry front end that answers like Crane's v1 API (crane/views/v1.py):
- * it serves the repositories' image lists and tags from the redirect files and sends
- * clients elsewhere (302) for every image file; and like its v2 API (crane/views/v2.py),
- * which redirects every request (see v2.ts). No Crane repository is protected here: a
- * protected one is answered 404, as Crane answers clients without an entitlement
- * certificate. The data directory is read once, at start.
+ * raas serve's HTTP server: one read-only registry for one ISV. Every request is
+ * answered (never an uncaught exception): the target is checked first (guard.ts), then
+ * routed to Crane's v1 API, the v2 API or raas's readiness answer. Clients that are slow
+ * to send or idle too long are dropped; closing stops accepting, lets requests in flight
+ * finish for a bounded time, then closes what is left.
  */
-export interface CraneServerOptions {
-  readonly dataDir: string;
+export interface ServerOptions {
+  readonly source: DataSource;
+  /** The ISV's store; without one every v2 request is a redirect, as Crane answers. */
+  readonly store?: { readonly store: Store; readonly kind: 'file' | 's3'; readonly presignSeconds: number };
   readonly host?: string;
   /** 0 (the default) picks a free port. */
   readonly port?: number;
+  readonly logger?: Logger;
+  /** How long close() waits for requests in flight. Default 5 s. */
+  readonly graceMs?: number;
 }
 
-export interface CraneServer {
+export interface RegistryServer {
   /** `http://host:port`, without a final "/". */
   readonly url: string;
   close(): Promise<void>;
 }
 
-interface Reply {
-  readonly status: number;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: string;
-}
+export const READY_PATH = '/_raas/ready';
 
-const IMAGE_FILES = new Set(['ancestry', 'json', 'layer']);
-const STATUS_TEXT: Readonly<Record<number, string>> = { 404: 'Not Found', 405: 'Method Not Allowed' };
+/** Node's limits, set explicitly: headers in 10 s, a whole request in 30 s, idle keep-alive 5 s, 16 KiB of headers. */
+const LIMITS = { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 } as const;
+/** A socket with no traffic either way for this long is closed (a client that stopped reading a blob). */
+const IDLE_SOCKET_MS = 60_000;
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-// What Crane adds to every v1 answer, to look like docker-registry 0.6.
-const V1_HEADERS = { 'X-Docker-Registry-Version': '0.6.6', 'X-Docker-Registry-Config': 'common' };
-
-const json = (status: number, value: unknown, headers: Record<string, string> = {}): Reply => ({
-  status,
-  headers: { 'Content-Type': 'application/json', ...headers },
-  body: JSON.stringify(value),
-});
-const error = (status: number): Reply => json(status, { errors: [{ code: String(status), message: STATUS_TEXT[status] }] });
-const v1 = (reply: Reply): Reply => ({ ...reply, headers: { ...reply.headers, ...V1_HEADERS } });
-
-/** The repository a v1 client asks for: docker prefixes names without a namespace with "library/". */
-function v1Repo(data: CraneData, name: string) {
-  if (name.split('/').length > 2) return undefined;
-  const repo = data.v1.get(name.startsWith('library/') ? name.slice('library/'.length) : name);
-  return repo && !repo.protected ? repo : undefined;
-}
-
-function imageRedirect(data: CraneData, id: string, file: string): Reply {
-  if (!IMAGE_FILES.has(file)) return error(404);
-  // Any repository listing the image will do: that is how one party's metadata serves
-  // base layers another party hosts.
-  const repo = (data.images.get(id) ?? []).map((name) => data.v1.get(name)!).find((r) => !r.protected);
-  if (!repo) return error(404);
-  const base = repo.url.endsWith('/') ? repo.url : `${repo.url}/`;
-  const target = URL.canParse(base) ? new URL(`${id}/${file}`, base).href : `${base}${id}/${file}`;
-  return { status: 302, headers: { Location: target }, body: '' };
-}
-
-function route(data: CraneData, path: string, headers: http.IncomingHttpHeaders): Reply {
-  if (path === '/v2/') return json(200, {}, { 'Docker-Distribution-API-Version': 'registry/2.0' });
-  if (path.startsWith('/v2/')) {
-    const target = v2Redirect(data, path.slice('/v2/'.length), headers.accept);
-    return 'location' in target ? { status: 302, headers: { Location: target.location }, body: '' } : error(target.status);
-  }
-  if (!path.startsWith('/v1/')) return error(404);
-  if (path === '/v1/_ping') return v1(json(200, true, { 'X-Docker-Registry-Standalone': 'True' }));
-  let match = /^\/v1\/repositories\/(.+)\/(images|tags)$/.exec(path);
-  if (match) {
-    const repo = v1Repo(data, match[1]!);
-    if (!repo) return v1(error(404));
-    return v1(match[2] === 'images' ? json(200, repo.images, { 'X-Docker-Endpoints': headers.host ?? '' }) : json(200, repo.tags));
-  }
-  match = /^\/v1\/repositories\/(.+)\/tags\/([^/]+)$/.exec(path);
-  if (match) {
-    const id = v1Repo(data, match[1]!)?.tags[match[2]!];
-    return v1(id === undefined ? error(404) : json(200, id));
-  }
-  match = /^\/v1\/images\/([^/]+)\/([^/]+)$/.exec(path);
-  return v1(match ? imageRedirect(data, match[1]!, match[2]!) : error(404));
-}
-
-function answer(data: CraneData, request: http.IncomingMessage, response: http.ServerResponse): void {
-  let reply: Reply;
+async function route(options: ServerOptions, backend: Backend | undefined, request: http.IncomingMessage): Promise<Reply> {
+  const target = parseTarget(request.url);
+  const v2 = request.url?.startsWith('/v2/') || request.url === '/v2';
+  if (!target.ok) return v2 ? v2Error('NAME_INVALID', target.reason) : plainError(target.status, target.reason);
   if (request.method !== 'GET' && request.method !== 'HEAD') {
-    reply = error(405);
-  } else {
-    let path: string | undefined;
-    try {
-      path = decodeURIComponent(new URL(request.url ?? '/', 'http://crane').pathname);
-    } catch {
-      // a malformed escape names nothing
-    }
-    reply = path === undefined ? error(404) : route(data, path, request.headers);
+    const allow = { Allow: 'GET, HEAD' };
+    return v2 || WRITE_METHODS.has(request.method ?? '')
+      ? v2Error('UNSUPPORTED', `this registry is read-only: ${request.method} is not supported`, undefined, allow)
+      : { ...plainError(405, 'Method Not Allowed'), headers: { ...plainError(405, '').headers, ...allow } };
   }
-  response.writeHead(reply.status, reply.headers);
-  response.end(request.method === 'HEAD' ? undefined : reply.body);
+  const snapshot = options.source.current();
+  const [first, ...rest] = target.segments;
+  if (target.path === READY_PATH) {
+    return snapshot
+      ? json(200, { ready: true, source: snapshot.source, commit: snapshot.commit, repositories: snapshot.repositories })
+      : json(503, { ready: false, source: options.source.kind, commit: null, repositories: 0 });
+  }
+  if (first !== 'v1' && first !== 'v2') return plainError(404, 'Not Found');
+  if (first === 'v2' && rest.length <= 1 && (rest[0] ?? '') === '') return json(200, {}, { ...API_VERSION });
+  if (!snapshot) return first === 'v2' ? v2Error('UNAVAILABLE', 'the registry has not loaded its data yet', undefined, { 'Retry-After': '1' }) : plainError(503, 'Service Unavailable');
+  if (first === 'v1') return v1Reply(snapshot.data, rest, request);
+  return v2Reply({ snapshot, backend, segments: rest, query: target.query, request });
 }
 
-export async function startCraneServer(options: CraneServerOptions): Promise<CraneServer> {
-  const data = await loadCraneData(options.dataDir);
+/** Printable for a log line: the raw target, control characters escaped. */
+// eslint-disable-next-line no-control-regex
+const printable = (text: string | undefined): string => (text ?? '').slice(0, 512).replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
+async function answer(options: ServerOptions, backend: Backend | undefined, log: Logger, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+  const started = process.hrtime.bigint();
+  let bytes = '-';
+  response.once('close', () => {
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    log.info({ method: request.method, url: printable(request.url), status: response.statusCode, bytes, ms, remote: request.socket.remoteAddress, complete: response.writableFinished },
+      `${request.socket.remoteAddress ?? '-'} "${request.method} ${printable(request.url)}" ${response.statusCode} ${bytes} ${ms.toFixed(1)}ms${response.writableFinished ? '' : ' (aborted)'}`);
+  });
+  let reply: Reply;
+  try {
+    reply = await route(options, backend, request);
+  } catch (error) {
+    log.error({ err: error, url: printable(request.url) }, `cannot answer ${request.method} ${printable(request.url)}: ${(error as Error).message}`);
+    reply = request.url?.startsWith('/v2/') ? v2Error('INTERNAL', 'the registry could not answer this request') : plainError(500, 'Internal Server Error');
+  }
+  const { body } = reply;
+  const headers: Record<string, string> = { ...reply.headers };
+  if (!(body instanceof Readable) && headers['Content-Length'] === undefined) headers['Content-Length'] = String(Buffer.byteLength(body));
+  if (response.headersSent || response.destroyed) {
+    if (body instanceof Readable) body.destroy();
+    return;
+  }
+  response.writeHead(reply.status, headers);
+  if (request.method !== 'HEAD') bytes = headers['Content-Length'] ?? '-';
+  if (request.method === 'HEAD' || reply.status === 304) {
+    if (body instanceof Readable) body.destroy();
+    response.end();
+    return;
+  }
+  if (!(body instanceof Readable)) {
+    response.end(body);
+    return;
+  }
+  try {
+    await pipeline(body, response);
+  } catch (error) {
+    // The client went away, or the store failed mid-stream: the length promised cannot be kept, so the connection goes.
+    if (!response.destroyed) response.destroy();
+    log.debug({ err: error }, 'blob stream ended early');
+  }
+}
+
+export async function startServer(options: ServerOptions): Promise<RegistryServer> {
+  const log = options.logger ?? pino({ level: 'silent' });
+  const backend: Backend | undefined = options.store && { ...options.store, manifests: new ManifestCache(options.store.store, log) };
   const host = options.host ?? '127.0.0.1';
-  const server = http.createServer((request, response) => answer(data, request, response));
+  const server = http.createServer({ ...LIMITS, requireHostHeader: false }, (request, response) => {
+    answer(options, backend, log, request, response).catch((error: unknown) => {
+      log.error({ err: error }, 'request failed');
+      response.destroy();
+    });
+  });
+  server.timeout = IDLE_SOCKET_MS;
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    log.debug({ err: error }, `refused a malformed request: ${error.code ?? error.message}`);
+    if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) return void socket.destroy();
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const { port } = server.address() as AddressInfo;
+  const graceMs = options.graceMs ?? 5_000;
+  let closing: Promise<void> | undefined;
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.closeAllConnections(), graceMs);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
   };
+}
+
+/**
+ * A server over a Crane data directory, read once (no polling), without a store: every
+ * v2 request is redirected as Crane redirects it. For tests and tools that stand in for
+ * a deployed Crane; raas serve uses startServer.
+ */
+export async function startCraneServer(options: { readonly dataDir: string; readonly host?: string; readonly port?: number; readonly store?: ServerOptions['store'] }): Promise<RegistryServer> {
+  const source = dirSource({ dir: options.dataDir, pollMs: 1_000, logger: pino({ level: 'silent' }) });
+  await loadOnce(source);
+  const server = await startServer({ source, host: options.host, port: options.port, store: options.store });
+  return { url: server.url, close: () => server.close() };
+}
+
+/** Read a source once and stop: its snapshot stays. */
+async function loadOnce(source: DataSource): Promise<void> {
+  source.start();
+  await source.close();
 }
