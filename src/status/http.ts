@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { sha256Hex, toDigest } from '../image/digest.ts';
 import type { ListedObject, Store } from '../storage/store.ts';
 
@@ -108,12 +106,14 @@ export async function resolve(ctx: Resolving, file: string, accept?: string, exp
 const MAX_READ_BYTES = 4 * 1024 * 1024;
 
 /**
- * The bytes of an object, read where clients read it: the store's public URL (a file URL,
- * for a directory store without one, is read from the disk), or through the store for a
- * private bucket, which has no public URL clients could read. Failing, what went wrong.
+ * The bytes of an object, read where clients read it: the store's public URL, or through
+ * the store for a private bucket, which has no public URL clients could read, and for a
+ * directory store, whose manifests and blobs raas serve reads from the disk (its public
+ * URL, when one is set, is for Crane's v1 redirects; what clients get through the
+ * registry is checked by v2-tags). Failing, what went wrong.
  */
 export async function readPublished(store: Store, key: string, signal: AbortSignal): Promise<{ bytes: Buffer } | { problem: string }> {
-  if (store.access === 'private') {
+  if (store.access === 'private' || store.location.startsWith('file:')) {
     try {
       const got = await store.read(key, { maxBytes: MAX_READ_BYTES });
       return got ? { bytes: got.body } : { problem: `${store.location}${key} does not exist` };
@@ -122,13 +122,6 @@ export async function readPublished(store: Store, key: string, signal: AbortSign
     }
   }
   const url = store.publicUrl(key);
-  if (url.startsWith('file:')) {
-    try {
-      return { bytes: await readFile(fileURLToPath(url), { signal }) };
-    } catch (error) {
-      return { problem: `${url} cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` };
-    }
-  }
   const answer = await request(url, 'GET', signal);
   return answer.status === 200 ? { bytes: answer.body } : { problem: `${url} answers ${answer.said}` };
 }
