@@ -124,9 +124,14 @@ export function processCpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
-/** A long-running child (a server), in a process group of its own and stopped with the others on Ctrl-C. */
-export function startTracked(command: string, args: readonly string[], options: { cwd?: string; env: NodeJS.ProcessEnv; stderrFile: number }): ChildProcess {
-  const child = spawn(command, args, { cwd: options.cwd ?? ROOT, env: options.env, stdio: ['ignore', 'pipe', options.stderrFile], detached: true });
+/**
+ * A long-running child (a server), in a process group of its own and stopped with the others
+ * on Ctrl-C. Its stderr goes to `logFile` (an open descriptor), and so does its stdout unless
+ * the caller reads it (`readStdout`): a pipe nobody drains stops the server once it is full.
+ */
+export function startTracked(command: string, args: readonly string[], options: { cwd?: string; env: NodeJS.ProcessEnv; logFile: number; readStdout: boolean }): ChildProcess {
+  const stdout = options.readStdout ? 'pipe' : options.logFile;
+  const child = spawn(command, args, { cwd: options.cwd ?? ROOT, env: options.env, stdio: ['ignore', stdout, options.logFile], detached: true });
   running.add(child);
   child.once('close', () => running.delete(child));
   return child;

@@ -70,9 +70,10 @@ async function waitFor(url: string, what: string, child: ChildProcess, logFile: 
 async function startRaasServe(bench: Bench, env: NodeJS.ProcessEnv, nodeFlags: readonly string[] = []): Promise<Running> {
   const logFile = path.join(bench.dir, `raas-serve-${bench.fresh('log')}.log`);
   const fd = openSync(logFile, 'w');
-  const child = startTracked(process.execPath, [...RAAS_NODE_FLAGS, ...nodeFlags, RAAS_BIN, 'serve', 'bfile', '--listen', '127.0.0.1:0'], { cwd: bench.configDir, env, stderrFile: fd });
+  const child = startTracked(process.execPath, [...RAAS_NODE_FLAGS, ...nodeFlags, RAAS_BIN, 'serve', 'bfile', '--listen', '127.0.0.1:0'], { cwd: bench.configDir, env, logFile: fd, readStdout: true });
   closeSync(fd);
   const line = await new Promise<string>((resolve, reject) => {
+    // The interface keeps reading stdout after the first line, so it never fills.
     createInterface({ input: child.stdout! }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`raas serve exited (${code}) before it listened; see ${logFile}`)));
   });
@@ -101,7 +102,7 @@ async function startRegistry(bench: Bench): Promise<Running> {
   const fd = openSync(logFile, 'w');
   // Go programs refuse to start with AWS_CA_BUNDLE set (and the bench environment drops every AWS_ variable anyway).
   const env = Object.fromEntries(Object.entries(bench.awsEnv).filter(([k]) => k !== 'AWS_CA_BUNDLE'));
-  const child = startTracked(SERVE.registry, ['serve', config], { env, stderrFile: fd });
+  const child = startTracked(SERVE.registry, ['serve', config], { env, logFile: fd, readStdout: false });
   closeSync(fd);
   const base = `http://127.0.0.1:${port}`;
   await waitFor(`${base}/v2/`, 'docker-registry', child, logFile);
