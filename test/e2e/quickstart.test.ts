@@ -39,7 +39,7 @@ const portIsFree = (port: number): Promise<boolean> => new Promise((resolve) => 
 /** The diff_ids of hello.tar's image config (docker-archive: manifest.json names the config file). */
 async function helloDiffIds(dir: string): Promise<string[]> {
   await execa('tar', ['-xf', HELLO, '-C', dir]);
-  const [{ Config }] = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as { Config: string }[];
+  const [{ Config }] = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as [{ Config: string }];
   return (JSON.parse(await readFile(path.join(dir, Config!), 'utf8')) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids;
 }
 
