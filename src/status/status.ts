@@ -11,10 +11,10 @@ import { openPlatform } from '../platform/open.ts';
 import { checkRegistry } from '../platform/ping.ts';
 import type { Platform } from '../platform/platform.ts';
 import { pullReference } from '../publish/push.ts';
+import { READY_PATH } from '../serve/server.ts';
 import { openStore } from '../storage/open.ts';
 import { attempt, check, summarize, type Check, type Outcome } from './checks.ts';
 import { publishedImages, readAppRepository, type DeployedApp, type PublishedImage } from './deployed.ts';
-import { READY_PATH } from '../serve/server.ts';
 import { request } from './http.ts';
 import { checkImage } from './images.ts';
 
@@ -105,7 +105,7 @@ async function registryCheck(url: string, signal: AbortSignal): Promise<{ check:
 function servedDataCheck(url: string, served: RaasServe, app: DeployedApp | undefined): Check {
   if (!served.ready) return check('registry-data', url, 'failed', 'raas serve has not loaded the app repository yet: it serves nothing (see its log)');
   const head = app?.commit;
-  const what = `commit ${served.commit?.slice(0, 12) ?? '(a data directory)'}, ${served.repositories} repositories`;
+  const what = `commit ${served.commit?.slice(0, 12) ?? '(a data directory)'}, ${served.repositories} ${served.repositories === 1 ? 'repository' : 'repositories'}`;
   if (served.commit === null || head === undefined || served.commit === head) return check('registry-data', url, 'ok', `raas serve serves ${what}${head && served.commit === head ? ', the app repository\'s latest' : ''}`);
   return check('registry-data', url, 'warning', `raas serve serves ${what}, but the app repository is at ${head.slice(0, 12)}: it fetches every --poll seconds; if this persists, see its log`);
 }
