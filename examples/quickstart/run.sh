@@ -7,7 +7,7 @@
 # Usage: run.sh [work directory]   (default: a new temporary directory)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-raas="$here/../../bin/raas"
+raas="$(cd "$here/../.." && pwd)/bin/raas"
 client="$here/client.mjs"
 work=${1:-$(mktemp -d "${TMPDIR:-/tmp}/raas-quickstart-XXXXXX")}
 mkdir -p "$work" && cd "$work"
@@ -45,12 +45,14 @@ node "$client" wait "$registry" "$(git --git-dir crane.git rev-parse HEAD)"
 cat serve.out
 
 rm -rf pulled
+pulled="(skopeo not installed: nothing kept)"
 if command -v skopeo >/dev/null; then
   # --insecure-policy: a fresh machine may have no /etc/containers/policy.json; the copy
   # still checks every blob's digest.
   step "skopeo copy --src-tls-verify=false docker://127.0.0.1:$port/demo/hello:1.0 oci:pulled:1.0   # a pull"
   skopeo copy --quiet --insecure-policy --src-tls-verify=false "docker://127.0.0.1:$port/demo/hello:1.0" oci:pulled:1.0
   echo "pulled demo/hello:1.0 into $work/pulled (an OCI layout), every digest checked by skopeo"
+  pulled="the pulled image (skopeo)"
 else
   step "node client.mjs pull $registry demo/hello 1.0   # a pull, as a client does (skopeo is not on PATH)"
   node "$client" pull "$registry" demo/hello 1.0
@@ -71,7 +73,7 @@ cat <<EOF
 
 Everything is in $work:
   storage/      the store (storage_dir)          crane.git/  the Crane app repository (app_remote)
-  config/       the configuration repository     pulled/     the pulled image (with skopeo)
+  config/       the configuration repository     pulled/     $pulled
   serve.log     raas serve's log                 port        the port raas serve listened on
 raas serve has stopped. Serve the image again with:
   cd $work && RAAS_QUICKSTART_PORT=$port $raas --config config serve demo --listen 127.0.0.1:$port
