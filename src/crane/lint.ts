@@ -3,10 +3,10 @@ import { isSchema2Ref, REDIRECT_TYPE } from './redirect.ts';
 
 /**
  * Checks of deployed redirect files against what Crane's loader needs (crane/data.py) and
- * what its views do with the values (crane/views/v1.py, crane/app_util.py). Crane loads
- * all files in one pass and, when any file raises (bad JSON, an unsupported version, a
- * missing key), logs "aborting metadata load" and serves none of them: one broken file
- * takes down every repository of the registry.
+ * what its views do with the values (crane/views/v1.py, crane/app_util.py). Crane 3.3
+ * (and raas serve) skips a file it cannot load (bad JSON, an unsupported version, a
+ * missing key) with a logged error and serves the others: such a file's problem is an
+ * error of that file (its repository is not served), not of the registry.
  */
 export interface LintProblem {
   readonly file: string;
@@ -50,19 +50,6 @@ function lintUrl(url: unknown, report: Report): string | undefined {
   return url;
 }
 
-/**
- * Crane's v2 API finds the repository name in a request path by cutting it at the first
- * "tags", "manifests" or "blobs" it contains (crane/app_util.py
- * validate_and_transform_repo_name), so a name containing one is cut short: "blobs" or
- * "manifests" break every request, "tags" only the tag list.
- */
-export function v2NameProblem(name: string): { severity: LintProblem['severity']; message: string } | undefined {
-  const word = ['blobs', 'manifests', 'tags'].find((w) => name.includes(w));
-  if (word === undefined) return undefined;
-  const broken = word === 'tags' ? 'its tag list (/v2/<name>/tags/list)' : 'any of its Docker v2 requests';
-  return { severity: word === 'tags' ? 'warning' : 'error', message: `'${name}' contains "${word}", where Crane cuts v2 request paths: it cannot serve ${broken}` };
-}
-
 function lintRegistryId(id: unknown, version: number, report: Report): string | undefined {
   if (typeof id !== 'string' || id === '') {
     report('error', 'repo-registry-id is missing or not a string');
@@ -72,8 +59,6 @@ function lintRegistryId(id: unknown, version: number, report: Report): string | 
   if (version === 1 && id.startsWith('library/')) {
     report('error', `repo-registry-id '${id}' starts with "library/", which Crane strips from requests: clients can never reach it`);
   }
-  const v2Problem = version > 1 ? v2NameProblem(id) : undefined;
-  if (v2Problem) report(v2Problem.severity, `repo-registry-id ${v2Problem.message}`);
   return id;
 }
 
@@ -148,7 +133,7 @@ function lintFile(file: MetadataText, report: Report): Loaded | undefined {
     return undefined;
   }
   if (data.type !== REDIRECT_TYPE) report('warning', `type is ${JSON.stringify(data.type)}, not "${REDIRECT_TYPE}"`);
-  if (typeof data.repository !== 'string' || data.repository === '') report('warning', 'repository (the Pulp repository id) is missing');
+  if (typeof data.repository !== 'string' || data.repository === '') report('error', 'repository (the Pulp repository id) is missing: Crane skips the file, so this repository is not served');
   const registryId = lintRegistryId(data['repo-registry-id'], version, report);
   const url = lintUrl(data.url, report);
   if (data.protected !== undefined && typeof data.protected !== 'boolean') {

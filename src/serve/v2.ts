@@ -40,9 +40,9 @@ function endpoint(segments: readonly string[]): Endpoint | undefined {
   return kind ? { kind, name: segments.slice(0, n - 2), ref: segments[n - 1]! } : undefined;
 }
 
-/** The repository of a name; docker-style "library/" names find the repository without it too. */
+/** The repository of a name (Crane strips docker's "library/" in its v1 API only). */
 function repoFor(snapshot: Snapshot, name: string): V2Repo | undefined {
-  const repo = snapshot.data.v2.get(name) ?? (name.startsWith('library/') ? snapshot.data.v2.get(name.slice('library/'.length)) : undefined);
+  const repo = snapshot.data.v2.get(name);
   // Protected repositories need an entitlement certificate in Crane; raas serve answers as Crane does without one.
   return repo && !repo.protected ? repo : undefined;
 }

@@ -5,7 +5,6 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { buildV1Redirect, serializeRedirect } from '../../src/crane/redirect.ts';
-import { InputError } from '../../src/errors.ts';
 import { startCraneServer } from '../../src/serve/server.ts';
 import { tempDir } from '../helpers/git.ts';
 
@@ -49,6 +48,7 @@ async function registry(t: TestContext) {
 }
 
 const get = (url: string, init: RequestInit = {}) => fetch(url, { redirect: 'manual', ...init });
+const errorCode = async (response: Response): Promise<string> => ((await response.json()) as { errors: { code: string }[] }).errors[0]!.code;
 
 describe('startCraneServer', () => {
   it('answers the v1 ping and the v2 base like Crane', async (t) => {
@@ -91,25 +91,39 @@ describe('startCraneServer', () => {
     assert.deepEqual(configs, [{ id: 'top' }, { id: 'base' }]);
   });
 
-  it('answers 404 with JSON errors for what it does not serve, and 405 for writes', async (t) => {
+  it('answers what it does not serve as Crane does: plain-text 404 outside /v2/, spec JSON errors inside, 405 for writes', async (t) => {
     const { crane } = await registry(t);
     for (const url of [
       `/v1/images/${TOP}/checksum`, `/v1/images/${'9'.repeat(64)}/json`, '/v1/repositories/a/b/c/images', '/v1/repositories/nope/tags',
-      '/v1/repositories/secret/app/images', `/v1/images/${SECRET}/json`, '/v2/nope/tags/list', '/v2/acme/app', '/', '/v1/%zz',
+      '/v1/repositories/secret/app/images', `/v1/images/${SECRET}/json`, '/',
     ]) {
       const response = await get(`${crane}${url}`);
-      assert.equal(response.status, 404, url);
-      assert.deepEqual(await response.json(), { errors: [{ code: '404', message: 'Not Found' }] }, url);
+      assert.deepEqual([response.status, await response.text()], [404, 'Not Found'], url);
     }
+    const unknown = await get(`${crane}/v2/nope/tags/list`);
+    assert.deepEqual([unknown.status, await errorCode(unknown)], [404, 'NAME_UNKNOWN']);
+    assert.equal(await errorCode(await get(`${crane}/v2/acme/app`)), 'NOT_FOUND');
+    assert.equal((await get(`${crane}/v1/%zz`)).status, 400);
     assert.equal((await get(`${crane}/v1/_ping`, { method: 'PUT' })).status, 405);
+    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+      const write = await get(`${crane}/v2/acme/app/blobs/uploads/`, { method });
+      assert.deepEqual([write.status, await errorCode(write), write.headers.get('allow')], [405, 'UNSUPPORTED', 'GET, HEAD'], method);
+    }
     assert.equal((await get(`${crane}/v1/_ping`, { method: 'HEAD' })).status, 200);
   });
 
-  it('refuses to start on a file Crane could not load, naming it', async (t) => {
+  it('skips a file Crane cannot load, and one without "repository", and serves the others', async (t) => {
     const dataDir = await tempDir(t);
     await writeJson(dataDir, 'ok.json', buildV1Redirect({ repository: 'r', registryId: 'r', url: 'http://x/', imageIds: [], tags: {} }));
-    await writeJson(dataDir, 'broken.json', JSON.stringify({ version: 1, 'repo-registry-id': 'b', url: 'http://x/', tags: {} }));
-    await assert.rejects(startCraneServer({ dataDir }), (e: unknown) => e instanceof InputError && e.where === `${dataDir}/broken.json` && /"images"/.test(e.message));
+    await writeJson(dataDir, 'broken.json', JSON.stringify({ version: 1, repository: 'b', 'repo-registry-id': 'b', url: 'http://x/', tags: {} }));
+    await writeJson(dataDir, 'norepo.json', JSON.stringify({ version: 1, 'repo-registry-id': 'n', url: 'http://x/', images: [], tags: {} }));
+    await writeJson(dataDir, 'bad.json', '{"version": 1,');
+    const crane = await startCraneServer({ dataDir });
+    t.after(() => crane.close());
+    assert.equal((await get(`${crane.url}/v1/repositories/r/tags`)).status, 200);
+    assert.equal((await get(`${crane.url}/v1/repositories/b/tags`)).status, 404);
+    assert.equal((await get(`${crane.url}/v1/repositories/n/tags`)).status, 404);
+    assert.deepEqual(await (await get(`${crane.url}/_raas/ready`)).json(), { ready: true, source: 'dir', commit: null, repositories: 1 });
   });
 });
 
@@ -117,6 +131,9 @@ const DIGEST = `sha256:${'d'.repeat(64)}`;
 const AMD64 = `sha256:${'a'.repeat(64)}`;
 const SCHEMA2 = 'application/vnd.docker.distribution.manifest.v2+json';
 const LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+
+const urls = new WeakMap<TestContext, string>();
+const v2Url = async (t: TestContext): Promise<string> => urls.get(t)!;
 
 async function v2Registry(t: TestContext) {
   const dataDir = await tempDir(t);
@@ -128,8 +145,10 @@ async function v2Registry(t: TestContext) {
   await writeJson(dataDir, 'multi.json', v2('acme/multi', 4, { schema2_data: ['old'], manifest_list_data: ['latest'], manifest_list_amd64_tags: { latest: [AMD64, 2], legacy: [AMD64, 1] } }));
   await writeJson(dataDir, 'secret.json', { ...v2('acme/secret', 3, { schema2_data: ['1.0'] }), protected: true });
   await writeJson(dataDir, 'hashtags.json', v2('acme/hashtags', 3, { schema2_data: [] }));
+  await writeJson(dataDir, 'words.json', v2('blobs/manifests', 3, { schema2_data: ['tags'] }));
   const crane = await startCraneServer({ dataDir });
   t.after(() => crane.close());
+  urls.set(t, crane.url);
   return async (path: string, accept?: string) => {
     const response = await get(`${crane.url}${path}`, accept ? { headers: { Accept: accept } } : {});
     return response.status === 302 ? response.headers.get('location') : response.status;
@@ -137,10 +156,11 @@ async function v2Registry(t: TestContext) {
 }
 
 describe('startCraneServer v2 API', () => {
-  it('redirects blobs and the tag list into the repository\'s url, kept apart from the v1 repository of the same name', async (t) => {
+  it('redirects blobs into the repository\'s url, kept apart from the v1 repository of the same name, and lists the tags the metadata names', async (t) => {
     const redirect = await v2Registry(t);
     assert.equal(await redirect(`/v2/acme/app/blobs/${DIGEST}`), `https://store.example/acme/app/v2/blobs/${DIGEST}`);
-    assert.equal(await redirect('/v2/acme/app/tags/list'), 'https://store.example/acme/app/v2/tags/list');
+    assert.equal(await redirect('/v2/acme/app/tags/list'), 200);
+    assert.deepEqual(await (await get(`${(await v2Url(t))}/v2/acme/multi/tags/list`)).json(), { name: 'acme/multi', tags: ['latest', 'legacy', 'old'] });
   });
 
   it('sends clients that accept schema 2 to manifests/2 for what schema2_data lists, everything else to manifests/1', async (t) => {
@@ -162,13 +182,15 @@ describe('startCraneServer v2 API', () => {
     assert.equal(await redirect('/v2/acme/multi/manifests/old', SCHEMA2), 'https://store.example/acme/multi/v2/manifests/2/old');
   });
 
-  it('answers 404 for unknown and protected repositories, and cuts names at "tags" as Crane does', async (t) => {
+  it('answers 404 for unknown and protected repositories, and serves names containing "tags", "blobs" or "manifests" (Crane 3.3 splits on whole segments)', async (t) => {
     const redirect = await v2Registry(t);
     assert.equal(await redirect('/v2/acme/secret/manifests/1.0', SCHEMA2), 404);
     assert.equal(await redirect('/v2/library/acme/app/tags/list'), 404);
     assert.equal(await redirect('/v2/acme/app/manifests/2/1.0'), 404);
     assert.equal(await redirect('/v2/acme/hashtags/manifests/1'), 'https://store.example/acme/hashtags/v2/manifests/1/1');
-    assert.equal(await redirect('/v2/acme/hashtags/tags/list'), 404);
+    assert.equal(await redirect('/v2/acme/hashtags/tags/list'), 200);
+    assert.equal(await redirect(`/v2/blobs/manifests/blobs/${DIGEST}`), `https://store.example/blobs/manifests/v2/blobs/${DIGEST}`);
+    assert.equal(await redirect('/v2/blobs/manifests/manifests/tags', SCHEMA2), 'https://store.example/blobs/manifests/v2/manifests/2/tags');
   });
 
   it('redirects a version 2 file\'s manifests to the path as asked', async (t) => {

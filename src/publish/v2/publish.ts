@@ -1,5 +1,4 @@
 import pLimit from 'p-limit';
-import { v2NameProblem } from '../../crane/lint.ts';
 import { IntegrityError } from '../../errors.ts';
 import { sha256Hex } from '../../image/digest.ts';
 import type { LayerDigester } from '../../image/layer-digests.ts';
@@ -64,8 +63,6 @@ export interface V2Options {
 
 export async function prepareV2(options: V2Options): Promise<V2Publication> {
   const { store, flatName, image, logger } = options;
-  const unroutable = v2NameProblem(image);
-  if (unroutable) logger.warn(`Crane: ${unroutable.message} (Docker v1 clients are not affected)`);
   const plan = await planV2({
     store, flatName, registryId: image, repo: options.repo, tags: options.tags,
     masked: options.masked, listing: options.listing, concurrency: options.jobs * 2, digests: options.digests,
