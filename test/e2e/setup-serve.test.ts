@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { filesAt, git } from '../helpers/git.ts';
-import { freePort, startRaasServe } from '../helpers/raas-serve.ts';
+import { freePort, startServe } from '../helpers/serve.ts';
 import { editConfig } from '../helpers/registry.ts';
 import { makeWorld } from '../helpers/world.ts';
 
@@ -25,13 +25,13 @@ test('git platform without a Crane source: setup makes the app repository for ra
   // The real front end: raas serve on the registry_url port, reading the app repository setup made.
   const port = await freePort();
   await editConfig(world, (text) => text.replace(/^registry_url = .*$/m, `registry_url = http://127.0.0.1:${port}`));
-  const server = await startRaasServe(t, world, 'acme', { port });
-  await server.ready((await git(world.craneRemote, 'rev-parse', 'HEAD')).trim());
+  const server = await startServe(t, world, ['--listen', `127.0.0.1:${port}`]);
+  assert.equal((await server.ready()).commit, (await git(world.craneRemote, 'rev-parse', 'HEAD')).trim());
   const craneRefs = await git(world.craneRemote, 'for-each-ref');
   const again = await world.raas(['setup', 'acme', '--json']);
   assert.equal(again.code, 0, again.stderr);
   const served = (JSON.parse(again.stdout) as { steps: Step[] }).steps.find((s) => s.step === `registry http://127.0.0.1:${port}`);
   assert.deepEqual([served?.status, served?.detail], ['ok', '/v1/_ping: true; /v2/: HTTP 200']);
   assert.equal(await git(world.craneRemote, 'for-each-ref'), craneRefs, 'a second setup leaves the app repository alone');
-  assert.match(server.log(), /"GET \/v1\/_ping" 200/);
+  assert.match(server.stderr(), /"GET \/v1\/_ping" 200/);
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { makeExample } from '../helpers/archives.ts';
 import { git } from '../helpers/git.ts';
-import { freePort, startRaasServe } from '../helpers/raas-serve.ts';
+import { freePort, startServe } from '../helpers/serve.ts';
 import { editConfig } from '../helpers/registry.ts';
 import { makeWorld, type World } from '../helpers/world.ts';
 
@@ -32,9 +32,9 @@ test('status checks the registry through a real raas serve (file store): healthy
   await push('1.0');
   await git(world.configDir, 'pull', '-q');
   // A poll longer than the test: raas serve reads the app repository once, at start.
-  const server = await startRaasServe(t, world, 'acme', { port, args: ['--poll', '3600'] });
   const served = await head(world);
-  await server.ready(served);
+  const server = await startServe(t, world, ['--listen', `127.0.0.1:${port}`, '--poll', '3600']);
+  assert.equal((await server.ready()).commit, served);
 
   const healthy = await statusOf(world);
   assert.equal(healthy.code, 0, healthy.stderr);
@@ -58,8 +58,8 @@ test('status checks the registry through a real raas serve (file store): healthy
 
   // A restarted server reads the latest commit: healthy again.
   assert.equal(await server.stop(), 0, 'SIGTERM: exit 0');
-  const again = await startRaasServe(t, world, 'acme', { port, args: ['--poll', '3600'] });
-  await again.ready(await head(world));
+  const again = await startServe(t, world, ['--listen', `127.0.0.1:${port}`, '--poll', '3600']);
+  assert.equal((await again.ready()).commit, await head(world));
   const caughtUp = await statusOf(world);
   assert.equal(caughtUp.code, 0, caughtUp.stderr);
   assert.deepEqual(problems(caughtUp.checks), []);
