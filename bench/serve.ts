@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ChildProcess } from 'node:child_process';
 import { ociEntries, ociFiles, randomLayer, writeTar } from '../test/helpers/archives.ts';
+import { freePort } from '../test/helpers/serve.ts';
 import { RAAS_BIN, RAAS_NODE_FLAGS, log, median } from './common.ts';
 import type { Bench } from './installation.ts';
 import { runLoad, type LoadRequest, type LoadResult } from './load.ts';
@@ -45,14 +45,6 @@ const ACCEPT = [MANIFEST_TYPE, 'application/vnd.oci.image.manifest.v1+json', 'ap
 interface Running {
   readonly base: string;
   readonly child: ChildProcess;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 async function waitFor(url: string, what: string, child: ChildProcess, logFile: string): Promise<void> {
