@@ -30,6 +30,19 @@ export interface ServerOptions {
   readonly logger?: Logger;
   /** How long close() waits for requests in flight. Default 5 s. */
   readonly graceMs?: number;
+  /** Tighter limits than LIMITS (tests of slow and idle clients). */
+  readonly limits?: Partial<Limits>;
+}
+
+export interface Limits {
+  readonly headersTimeout: number;
+  readonly requestTimeout: number;
+  readonly keepAliveTimeout: number;
+  readonly maxHeaderSize: number;
+  /** No traffic either way for this long closes the socket (a client that stopped reading a blob). */
+  readonly idleSocketMs: number;
+  /** How often Node checks the request timeouts. */
+  readonly connectionsCheckingInterval: number;
 }
 
 export interface RegistryServer {
@@ -40,16 +53,16 @@ export interface RegistryServer {
 
 export const READY_PATH = '/_raas/ready';
 
-/** Node's limits, set explicitly: headers in 10 s, a whole request in 30 s, idle keep-alive 5 s, 16 KiB of headers. */
-const LIMITS = { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 } as const;
-/** A socket with no traffic either way for this long is closed (a client that stopped reading a blob). */
-const IDLE_SOCKET_MS = 60_000;
+/** Node's limits, set explicitly: headers in 10 s, a whole request in 30 s, idle keep-alive 5 s, 16 KiB of headers, 60 s without traffic. */
+const LIMITS: Limits = {
+  headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024, idleSocketMs: 60_000, connectionsCheckingInterval: 2_000,
+};
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 async function route(options: ServerOptions, backend: Backend | undefined, request: http.IncomingMessage): Promise<Reply> {
   const target = parseTarget(request.url);
   const v2 = request.url?.startsWith('/v2/') || request.url === '/v2';
-  if (!target.ok) return v2 ? v2Error('NAME_INVALID', target.reason) : plainError(target.status, target.reason);
+  if (!target.ok) return v2 ? { ...v2Error('NAME_INVALID', target.reason), status: target.status } : plainError(target.status, target.reason);
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     const allow = { Allow: 'GET, HEAD' };
     return v2 || WRITE_METHODS.has(request.method ?? '')
@@ -120,13 +133,14 @@ export async function startServer(options: ServerOptions): Promise<RegistryServe
   const log = options.logger ?? pino({ level: 'silent' });
   const backend: Backend | undefined = options.store && { ...options.store, manifests: new ManifestCache(options.store.store, log) };
   const host = options.host ?? '127.0.0.1';
-  const server = http.createServer({ ...LIMITS, requireHostHeader: false }, (request, response) => {
+  const { idleSocketMs, ...limits } = { ...LIMITS, ...options.limits };
+  const server = http.createServer({ ...limits, requireHostHeader: false }, (request, response) => {
     answer(options, backend, log, request, response).catch((error: unknown) => {
       log.error({ err: error }, 'request failed');
       response.destroy();
     });
   });
-  server.timeout = IDLE_SOCKET_MS;
+  server.timeout = idleSocketMs;
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     log.debug({ err: error }, `refused a malformed request: ${error.code ?? error.message}`);
     if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) return void socket.destroy();

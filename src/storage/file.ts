@@ -131,7 +131,8 @@ export function createFileStore(options: FileStoreOptions): FileStore {
     async stat(key) {
       const file = pathOf(key);
       try {
-        const info = await fs.stat(file);
+        // lstat: a link is no object raas wrote, and is never followed out of the store.
+        const info = await fs.lstat(file);
         return info.isFile() ? { size: info.size, sha256: await readSidecar(file) } : undefined;
       } catch (err) {
         if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return undefined;

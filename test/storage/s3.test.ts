@@ -91,6 +91,19 @@ storeContract('s3', async () => {
 });
 
 describe('s3 store', () => {
+  it('pre-signs GET URLs for a private bucket, under its prefix, for the lifetime asked', async () => {
+    const bucket = await s3.bucket('presigned');
+    const store = createS3Store(options(s3, bucket, { prefix: 'p', access: 'private', acl: 'none' }));
+    assert.equal(store.access, 'private');
+    await store.put('a/blob', Buffer.from('signed bytes'), OCTETS);
+    const url = new URL(await store.presign('a/blob', 1200));
+    assert.equal(decodeURIComponent(url.pathname), `/${bucket}/p/a/blob`);
+    assert.equal(url.searchParams.get('X-Amz-Expires'), '1200');
+    assert.match(url.searchParams.get('X-Amz-Credential')!, /^S3RVER\//);
+    assert.equal(await (await fetch(url)).text(), 'signed bytes');
+    await store.close();
+  });
+
   it('keeps everything under its key prefix', async () => {
     const bucket = await s3.bucket('prefixed');
     const store = createS3Store(options(s3, bucket, { prefix: 'team/x' }));
