@@ -6,6 +6,7 @@ import pino from 'pino';
 import type { Logger } from '../log.ts';
 import type { Store } from '../storage/store.ts';
 import type { Backend } from './backend.ts';
+import type { CraneData } from './data.ts';
 import { parseTarget } from './guard.ts';
 import { ManifestCache } from './manifests.ts';
 import { API_VERSION, json, plainError, v2Error, type Reply } from './reply.ts';
@@ -52,6 +53,7 @@ export interface RegistryServer {
 }
 
 export const READY_PATH = '/_raas/ready';
+const EMPTY: CraneData = { v1: new Map(), images: new Map(), v2: new Map() };
 
 /** Node's limits, set explicitly: headers in 10 s, a whole request in 30 s, idle keep-alive 5 s, 16 KiB of headers, 60 s without traffic. */
 const LIMITS: Limits = {
@@ -78,6 +80,7 @@ async function route(options: ServerOptions, backend: Backend | undefined, reque
   }
   if (first !== 'v1' && first !== 'v2') return plainError(404, 'Not Found');
   if (first === 'v2' && rest.length <= 1 && (rest[0] ?? '') === '') return json(200, {}, { ...API_VERSION });
+  if (first === 'v1' && rest.length === 1 && rest[0] === '_ping') return v1Reply(snapshot?.data ?? EMPTY, rest, request);
   if (!snapshot) return first === 'v2' ? v2Error('UNAVAILABLE', 'the registry has not loaded its data yet', undefined, { 'Retry-After': '1' }) : plainError(503, 'Service Unavailable');
   if (first === 'v1') return v1Reply(snapshot.data, rest, request);
   return v2Reply({ snapshot, backend, segments: rest, query: target.query, request });

@@ -93,7 +93,11 @@ export function dirSource(options: DirSourceOptions): DataSource {
   const dir = path.resolve(options.dir);
   let seen: string | undefined;
   return poller('dir', options, async () => {
-    const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+    // A missing directory holds no metadata (Crane logs it and serves nothing), until it appears.
+    const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
     const files = entries.filter((e) => e.isFile() && e.name.endsWith('.json')).map((e) => path.join(e.parentPath, e.name)).sort();
     const stamps = await Promise.all(files.map(async (f) => {
       const s = await stat(f);

@@ -93,6 +93,9 @@ export interface Store {
 
   delete(key: string): Promise<void>;
 
+  /** A URL that lets anyone GET `key` for `seconds` (stores that sign URLs: S3). */
+  presign?(key: string, seconds: number): Promise<string>;
+
   /** The URL clients fetch `keyPrefix` from (ends with "/" when keyPrefix does). */
   publicUrl(keyPrefix: string): string;
 

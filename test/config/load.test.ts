@@ -140,3 +140,14 @@ test('raas.cfg is found in --config, then the current directory, then RAAS_CONF_
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('[<isv>] access and presign_lifetime: public and 20 minutes by default; private needs S3', () => {
+  const base = '[acme]\ns3_bucket = acme-bucket\n';
+  const plain = isvConfig(parseConfig('r.cfg', base, {}), 'acme');
+  assert.deepEqual([plain.access, plain.presignSeconds], ['public', 20 * 60]);
+  const tuned = isvConfig(parseConfig('r.cfg', `${base}access = private\npresign_lifetime = 90\n`, {}), 'acme');
+  assert.deepEqual([tuned.access, tuned.presignSeconds], ['private', 90 * 60]);
+  assert.throws(() => parseConfig('r.cfg', `${base}access = secret\n`, {}), /r.cfg:3 \[acme\] access: 'secret' is not one of public, private/);
+  assert.throws(() => parseConfig('r.cfg', `${base}presign_lifetime = 10081\n`, {}), /presign_lifetime: '10081' is not a whole number from 1 to 10080/);
+  assert.throws(() => parseConfig('r.cfg', '[acme]\nstorage = file\nstorage_dir = /srv\naccess = private\n', {}), /\[acme\] access: access = private needs storage = s3/);
+});
