@@ -78,9 +78,11 @@ function raasCfg(endpoint: string): string {
     '[bfile]',
     'storage = file',
     'storage_dir = ${BENCH_DIR}',
+    // The serving case serves the store with raas serve, whose URL goes into the metadata.
+    'public_url = ${BENCH_PUBLIC_URL:-}',
     'platform = git',
     'app_remote = ${BENCH_CRANE}',
-    'registry_url = http://registry.bench.invalid:5000',
+    'registry_url = ${BENCH_REGISTRY:-http://registry.bench.invalid:5000}',
     '',
   ].join('\n');
 }

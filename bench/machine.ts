@@ -3,14 +3,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AWS, ROOT, TIME, log } from './common.ts';
+import { SERVE } from './spec.ts';
 
 // The machine: the tools the comparison needs, a build of the sources being measured, and
 // what the report says the figures were measured on
 
-export function preflight(build: boolean): void {
+/** push: the push and status cases run; serve: the serving case runs. */
+export function preflight(build: boolean, needs: { readonly push: boolean; readonly serve: boolean }): void {
   const missing: string[] = [];
-  if (!existsSync(AWS)) missing.push(`${AWS} (the AWS CLI): sudo apt-get update && sudo apt-get install -y awscli`);
-  if (!existsSync(TIME)) missing.push(`${TIME} (GNU time, for peak RSS): sudo apt-get install -y time`);
+  if (needs.push && !existsSync(AWS)) missing.push(`${AWS} (the AWS CLI): sudo apt-get update && sudo apt-get install -y awscli`);
+  if (needs.push && !existsSync(TIME)) missing.push(`${TIME} (GNU time, for peak RSS): sudo apt-get install -y time`);
+  if (needs.serve && !existsSync(SERVE.registry)) missing.push(`${SERVE.registry} (the stock registry the serving case compares with): sudo apt-get install -y docker-registry`);
+  if (needs.serve && spawnSync('skopeo', ['--version']).status !== 0) missing.push('skopeo (copies the serving image into docker-registry): sudo apt-get install -y skopeo');
   if (spawnSync('git', ['--version']).status !== 0) missing.push('git: sudo apt-get install -y git');
   if (missing.length > 0) {
     // Debian's awscli is called by its full path: a pyenv or pip shim named `aws` may come first on PATH.
@@ -52,7 +56,7 @@ export function describeEnvironment(rounds: number): Environment {
     os: `${release ?? os.type()}, Linux ${os.release()}`,
     node: process.version,
     raas: `${head}${dirty.length > 0 ? ` with uncommitted changes to ${dirty.join(', ')}` : ''}`,
-    aws: `${(aws.stdout || aws.stderr).trim().split(' ')[0]} (${AWS})`,
+    aws: `${(aws.stdout || aws.stderr || 'aws-cli not installed').trim().split(' ')[0]} (${AWS})`,
     s3rver: s3rver.version,
     rounds,
   };

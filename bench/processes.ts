@@ -116,6 +116,38 @@ export interface S3Process {
 
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
+/** CPU time (user + system) process `pid` has used so far, from /proc. */
+export function processCpuMs(pid: number): number {
+  // /proc/<pid>/stat: the fields after "(comm)" start at state; utime and stime are the 12th and 13th of them.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+/**
+ * A long-running child (a server), in a process group of its own and stopped with the others
+ * on Ctrl-C. Its stderr goes to `logFile` (an open descriptor), and so does its stdout unless
+ * the caller reads it (`readStdout`): a pipe nobody drains stops the server once it is full.
+ */
+export function startTracked(command: string, args: readonly string[], options: { cwd?: string; env: NodeJS.ProcessEnv; logFile: number; readStdout: boolean }): ChildProcess {
+  const stdout = options.readStdout ? 'pipe' : options.logFile;
+  const child = spawn(command, args, { cwd: options.cwd ?? ROOT, env: options.env, stdio: ['ignore', stdout, options.logFile], detached: true });
+  running.add(child);
+  child.once('close', () => running.delete(child));
+  return child;
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code (null when killed). */
+export async function stopTracked(child: ChildProcess, graceMs = 10_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  const timeout = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  const code = await exited;
+  clearTimeout(timeout);
+  return code;
+}
+
 /**
  * bench/s3-server.ts in its own process group (so Ctrl-C reaches us first and we stop it in
  * order) and with TMPDIR in the bench directory, so even a server killed outright leaves
@@ -146,12 +178,7 @@ export async function startS3Process(env: NodeJS.ProcessEnv): Promise<S3Process>
   return {
     endpoint,
     client,
-    cpuMs() {
-      // /proc/<pid>/stat: the fields after "(comm)" start at state; utime and stime are the 12th and 13th of them.
-      const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-    },
+    cpuMs: () => processCpuMs(child.pid!),
     async stop() {
       stopping = true;
       client.destroy();

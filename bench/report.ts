@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { seconds } from './common.ts';
 import type { Environment } from './machine.ts';
 import type { CaseResult } from './push.ts';
+import { SERVE } from './spec.ts';
+import { serveTable, serveVerdicts, type ServeResult } from './serve.ts';
 import { STATUS_IMAGES, STATUS_LAYERS, STATUS_LAYER_BYTES, STATUS_PUSHERS } from './spec.ts';
 import type { StatusResult } from './status.ts';
 import { cpuTable, resultsTable, verdicts } from './verdicts.ts';
@@ -80,11 +82,65 @@ export function renderMarkdown(env: Environment, cases: readonly CaseResult[], s
   return lines.join('\n');
 }
 
+/** The serving case's section, between its markers: a run without the case keeps the one in the file. */
+export function renderServe(env: Environment, result: ServeResult): string {
+  const list = serveVerdicts(result);
+  const rounds = result.runs['raas serve'].manifest.length;
+  const lines = [
+    SERVE_START,
+    '## Serving',
+    '',
+    `Measured ${env.date} (raas ${env.raas}, Node ${env.node}; ${env.cpu}) against Debian's docker-registry ${result.registryVersion}.`,
+    '',
+    `\`raas serve\` (file store; default log level, so one access log line per request) and \`docker-registry\` (filesystem driver,`,
+    'in-memory blob descriptor cache, default access log) serve the same image: raas push publishes it to a directory store,',
+    'raas serve serves it, and skopeo copies it from raas serve into docker-registry, so both hold the very manifest',
+    `(${result.image.manifestBytes} bytes, ${result.image.digest.slice(0, 19)}…) and blobs; each server is checked to serve them intact first.`,
+    `A bounded Node load client (bench/load.ts; wrk cannot send HEAD requests) keeps ${SERVE.concurrency} clients on keep-alive`,
+    `connections busy for ${SERVE.durationMs / 1000} s per run after ${SERVE.warmupMs / 1000} s of warm-up, on 127.0.0.1, and checks every answer (status 200, the`,
+    'Content-Length, the bytes of each GET). The manifest workload is what containerd does for a pull: HEAD by tag, then',
+    'GET by digest, in turn. The blob workload GETs the large layer. Medians of',
+    `${rounds} ${rounds === 1 ? 'run' : 'runs'} per row; the two servers take turns at going first. The client shares the machine's cores with the server it`,
+    'measures, the same for both. Server CPU is the server process\'s user + system time during the run (from /proc).',
+    '',
+    serveTable(result),
+    '',
+    '| target | measured | |',
+    '| --- | ---: | --- |',
+    ...list.map((v) => `| ${v.target} | ${v.measured} | ${v.met ? 'met' : 'missed'} |`),
+    '',
+  ];
+  if (result.profiles.length > 0) {
+    lines.push(
+      'A CPU profile of raas serve (`node --cpu-prof`, summarized by bench/profile.ts) during one more run of each missed workload:',
+      '',
+      ...result.profiles.map((p) => `- ${p.what}: server CPU ${seconds(p.serverCpuMs)} in the measured part. Self time: ${p.summary}.`),
+      '',
+    );
+  }
+  lines.push(SERVE_END);
+  return lines.join('\n');
+}
+
 /** Marks where BENCHMARKS.md's hand-written analysis starts; a rerun keeps it. */
 const NOTES_MARKER = '<!-- Written by hand from here on: bench/run.ts keeps this part when it rewrites the file. -->';
+const SERVE_START = '<!-- The serving case (bench/serve.ts) writes from here; a run without it keeps this part. -->';
+const SERVE_END = '<!-- End of the serving case. -->';
 
-export function keptNotes(file: string): string {
+/**
+ * The file's three parts: the push and status figures, the serving section and the notes.
+ * A run writes the parts it measured and keeps the others as the file has them, so
+ * `--cases serve --output BENCHMARKS.md` refreshes the serving figures alone.
+ */
+export function composeReport(file: string, main: string | undefined, serve: string | undefined): string {
   const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const at = old.indexOf(NOTES_MARKER);
-  return at >= 0 ? old.slice(at) : `${NOTES_MARKER}\n\n## Notes\n`;
+  const notesAt = old.indexOf(NOTES_MARKER);
+  const before = notesAt >= 0 ? old.slice(0, notesAt) : old;
+  const start = before.indexOf(SERVE_START);
+  const end = before.indexOf(SERVE_END);
+  const oldServe = start >= 0 && end > start ? before.slice(start, end + SERVE_END.length) : undefined;
+  const oldMain = (start >= 0 ? before.slice(0, start) : before).trimEnd();
+  const notes = notesAt >= 0 ? old.slice(notesAt) : `${NOTES_MARKER}\n\n## Notes\n`;
+  const parts = [(main ?? oldMain).trimEnd(), serve ?? oldServe].filter((p): p is string => p !== undefined && p !== '');
+  return `${parts.join('\n\n')}\n\n${notes}`;
 }

@@ -10,18 +10,21 @@
  *    come from /usr/bin/time -v; the server's CPU time from /proc.
  * 4. Pushes (a) again, unchanged, after each of its first pushes.
  * 5. Publishes 200 images × 10 layers (untimed), then times `raas status` of them all.
+ * 6. Serving (bench/serve.ts): `raas serve` (file store) and Debian's docker-registry serve
+ *    the same image to 64 clients, manifest HEAD+GET and blob GET, in turns.
  * Prints the table on stdout and writes it, with the machine, the versions and the date, to
  * BENCHMARKS.md. A missed target gets a CPU profile of one raas run (bench/profile.ts).
  *
- * Options: --rounds <n> (default 3), --cases a,b,c,status (a subset prints its table and
- * writes BENCHMARKS.md only with --output), --output <file>, --no-build (measure dist/ as
- * it is), --no-profile (skip profiling misses).
+ * Options: --rounds <n> (default 3), --cases a,b,c,status,serve (a subset prints its tables
+ * and writes only with --output, and then only the parts it measured: `--cases serve
+ * --output BENCHMARKS.md` replaces the serving section and keeps the rest), --output <file>,
+ * --no-build (measure dist/ as it is), --no-profile (skip profiling misses).
  * Everything generated lives in one temporary directory, removed on exit and on Ctrl-C.
  *
  * This file is the wiring. The parts: spec.ts (cases and targets), machine.ts (tools, build,
  * versions), processes.ts (children, /usr/bin/time, s3rver), installation.ts (raas.cfg,
  * configuration repository, buckets), tools.ts (targets and the three tools), push.ts,
- * status.ts, profiling.ts and profile.ts, verdicts.ts and report.ts.
+ * status.ts, serve.ts and load.ts, profiling.ts and profile.ts, verdicts.ts and report.ts.
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -33,18 +36,21 @@ import { makeBench, type Bench } from './installation.ts';
 import { describeEnvironment, preflight } from './machine.ts';
 import { stopChildren } from './processes.ts';
 import { benchCase, type CaseResult } from './push.ts';
-import { keptNotes, renderMarkdown } from './report.ts';
+import { composeReport, renderMarkdown, renderServe } from './report.ts';
+import { benchServe, serveTable, serveVerdicts } from './serve.ts';
 import { CASES } from './spec.ts';
 import { benchStatus } from './status.ts';
 import { resultsTable, verdicts } from './verdicts.ts';
 
 // Main: one temporary directory for everything, removed however the bench ends
 
+const CASE_KEYS = ['a', 'b', 'c', 'status', 'serve'];
+
 function parseOptions() {
   const { values } = parseArgs({
     options: {
       rounds: { type: 'string', default: '3' },
-      cases: { type: 'string', default: 'a,b,c,status' },
+      cases: { type: 'string', default: CASE_KEYS.join(',') },
       output: { type: 'string' },
       'no-build': { type: 'boolean', default: false },
       'no-profile': { type: 'boolean', default: false },
@@ -53,9 +59,9 @@ function parseOptions() {
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds must be a positive integer');
   const wanted = new Set(values.cases.split(',').map((s) => s.trim()));
-  const unknown = [...wanted].filter((k) => !['a', 'b', 'c', 'status'].includes(k));
-  if (unknown.length > 0) throw new Error(`unknown case(s) ${unknown.join(', ')}: choose from a, b, c, status`);
-  const all = wanted.size === 4;
+  const unknown = [...wanted].filter((k) => !CASE_KEYS.includes(k));
+  if (unknown.length > 0) throw new Error(`unknown case(s) ${unknown.join(', ')}: choose from ${CASE_KEYS.join(', ')}`);
+  const all = CASE_KEYS.every((k) => wanted.has(k));
   // A partial run does not overwrite BENCHMARKS.md unless asked to.
   const output = values.output ?? (all ? path.join(ROOT, 'BENCHMARKS.md') : undefined);
   return { rounds, wanted, output, build: !values['no-build'], profile: !values['no-profile'] };
@@ -63,7 +69,7 @@ function parseOptions() {
 
 async function main(): Promise<void> {
   const options = parseOptions();
-  preflight(options.build);
+  preflight(options.build, { push: ['a', 'b', 'c', 'status'].some((k) => options.wanted.has(k)), serve: options.wanted.has('serve') });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'raas-bench-'));
   let bench: Bench | undefined;
   let cleaning: Promise<void> | undefined;
@@ -92,11 +98,13 @@ async function main(): Promise<void> {
     const cases: CaseResult[] = [];
     for (const spec of CASES) if (options.wanted.has(spec.key)) cases.push(await benchCase(bench, spec, options.rounds));
     const status = options.wanted.has('status') ? await benchStatus(bench) : undefined;
+    const serve = options.wanted.has('serve') ? await benchServe(bench, options.rounds) : undefined;
 
-    const markdown = renderMarkdown(env, cases, status);
-    process.stdout.write(`${resultsTable(cases, status)}\n\n${verdicts(cases, status).map((v) => `${v.met ? 'met   ' : 'MISSED'} ${v.target}: ${v.measured}`).join('\n')}\n`);
+    const measuredPush = cases.length > 0 || status !== undefined;
+    const lines = [...verdicts(cases, status), ...(serve ? serveVerdicts(serve) : [])].map((v) => `${v.met ? 'met   ' : 'MISSED'} ${v.target}: ${v.measured}`);
+    process.stdout.write(`${[...(measuredPush ? [resultsTable(cases, status)] : []), ...(serve ? [serveTable(serve)] : []), lines.join('\n')].join('\n\n')}\n`);
     if (options.output) {
-      writeFileSync(options.output, `${markdown}\n${keptNotes(options.output)}`);
+      writeFileSync(options.output, composeReport(options.output, measuredPush ? renderMarkdown(env, cases, status) : undefined, serve ? renderServe(env, serve) : undefined));
       log(`wrote ${options.output}`);
     }
     log(`done in ${seconds(performance.now() - started)}`);

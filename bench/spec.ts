@@ -24,6 +24,10 @@ export const TARGETS = {
   repushRatio: 0.05,
   peakRssMiB: 200,
   statusSeconds: 5,
+  /** raas serve requests/s / docker-registry requests/s, for each workload. */
+  serveRequestsRatio: 1,
+  /** raas serve blob bytes/s / docker-registry blob bytes/s. */
+  serveBlobBytesRatio: 0.9,
 } as const;
 
 export const STATUS_IMAGES = 200;
@@ -32,3 +36,14 @@ export const STATUS_LAYER_BYTES = 4096;
 export const STATUS_RUNS = 3;
 /** Pushes at a time while publishing the status images (untimed). */
 export const STATUS_PUSHERS = 2;
+
+/** The serving case (bench/serve.ts): 64 clients, bounded in time and count, on 127.0.0.1. */
+export const SERVE = {
+  registry: '/usr/bin/docker-registry',
+  concurrency: 64,
+  durationMs: 10_000,
+  warmupMs: 1_000,
+  maxRequests: 2_000_000,
+  /** The large layer, whose GETs are the blob workload (gzip of random bytes: a little more). */
+  layerBytes: 4 * MiB,
+} as const;

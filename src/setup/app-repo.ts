@@ -22,6 +22,8 @@ export interface AppRepoRequest {
 export interface AppRepoResult {
   /** The repository was empty and now holds Crane from craneSource. */
   readonly initialised: boolean;
+  /** The repository was empty and, with no Crane source (platform git), now holds only crane.conf: raas serve needs no Crane code. */
+  readonly started: boolean;
   /** crane.conf was added or corrected. */
   readonly configured: boolean;
   readonly commit: string;
@@ -47,6 +49,8 @@ async function fillFromSource(clone: Clone, source: string): Promise<void> {
  * Makes the app repository a Crane app that serves what raas deploys: an empty repository
  * is filled from the Crane source (the git platform's "init from the crane source"; rhc
  * does it for OpenShift), and crane.conf points Crane's data_dir at the data directory.
+ * For the git platform the source is optional: `raas serve` reads the metadata straight
+ * from the repository, so an empty one just starts with crane.conf (for a Crane later on).
  * One commit, pushed unforced; a push that loses a race starts again from a fresh clone.
  */
 export async function prepareAppRepository(request: AppRepoRequest): Promise<AppRepoResult> {
@@ -56,24 +60,26 @@ export async function prepareAppRepository(request: AppRepoRequest): Promise<App
     async () => {
       const clone = await shallowClone(remote, { parentDir: request.workDir, what: WHAT, signal });
       try {
-        const initialised = (await clone.git.raw(['rev-parse', '-q', '--verify', 'HEAD'])).trim() === '';
+        const empty = (await clone.git.raw(['rev-parse', '-q', '--verify', 'HEAD'])).trim() === '';
+        const source = request.craneSource;
+        if (empty && !source && request.platform !== 'git') throw noCraneSource();
+        const initialised = empty && source !== undefined;
+        const started = empty && !initialised;
         let from = '';
         if (initialised) {
-          const source = request.craneSource;
-          if (!source) throw noCraneSource();
           await fillFromSource(clone, source);
           from = `, Crane from ${scrub(source)}`;
         }
         const file = path.join(clone.dir, CRANE_CONFIG_FILE);
         const configured = (await readFile(file, 'utf8').catch(() => undefined)) !== text;
-        if (!initialised && !configured) return { initialised, configured, commit: await headCommit(clone.git) };
+        if (!empty && !configured) return { initialised, started, configured, commit: await headCommit(clone.git) };
         await writeFile(file, text);
         await clone.git.raw(['add', '--force', '--', CRANE_CONFIG_FILE]);
         await clone.git.commit(`raas setup ${request.isv}: Crane reads ${request.dataDir}${from}`);
         await pushHead(clone.git, 'origin', `refs/heads/${clone.branch}`, remote);
         const commit = await headCommit(clone.git);
         logger.debug({ commit }, `pushed ${commit.slice(0, 12)} to the ${WHAT}`);
-        return { initialised, configured, commit };
+        return { initialised, started, configured, commit };
       } finally {
         await rm(clone.dir, { recursive: true, force: true });
       }

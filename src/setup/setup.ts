@@ -84,7 +84,8 @@ async function preflight(request: SetupRequest, config: Config, isv: IsvConfig, 
     });
   }
   const emptyApp = isv.platform.kind === 'openshift' ? found.some((o) => o.status === 'missing') : !(await checkAppRemote(isv.platform.remote, request.signal));
-  if (emptyApp && !config.openshift.appGitUrl) throw noCraneSource();
+  // raas serve needs no Crane code: for the git platform the Crane source is optional.
+  if (emptyApp && !config.openshift.appGitUrl && isv.platform.kind !== 'git') throw noCraneSource();
   return storageFound;
 }
 
@@ -98,9 +99,10 @@ async function appSteps(request: SetupRequest, config: Config, isv: IsvConfig, p
     workDir: path.join(request.workDir, 'app'), logger: request.logger, signal: request.signal,
   });
   if (repo.initialised) record({ step: 'Crane code', status: 'done', detail: `the empty app repository now holds ${scrub(config.openshift.appGitUrl ?? '')}` });
+  if (repo.started) record({ step: 'Crane code', status: 'skipped', detail: `no [openshift] app_git_url: none needed, raas serve ${isv.name} is the front end` });
   const runWith = platform.kind === 'openshift'
     ? `the app runs with CRANE_CONFIG_PATH=${OPENSHIFT_CRANE_CONFIG_PATH}`
-    : `start Crane in the repository root with CRANE_CONFIG_PATH=${CRANE_CONFIG_FILE}`;
+    : `serve it with ${serveCommand(isv)} (or start Crane in the repository root with CRANE_CONFIG_PATH=${CRANE_CONFIG_FILE})`;
   record({ step: `Crane configuration ${CRANE_CONFIG_FILE}`, status: repo.configured ? 'done' : 'present', detail: `Crane reads ${isv.craneDataDir}; ${runWith}` });
   // ensure() names the app last; a new app got its environment from rhc app create.
   if (repo.configured && outcomes.at(-1)?.status !== 'created') {
@@ -150,7 +152,7 @@ export async function setup(request: SetupRequest): Promise<SetupReport> {
     const ping = await checkRegistry(registry, { attempts: REGISTRY_ATTEMPTS, delayMs: REGISTRY_DELAY_MS, signal });
     record(ping.v1
       ? { step: `registry ${registry}`, status: 'ok', detail: ping.detail }
-      : { step: `registry ${registry}`, status: 'failed', detail: `${ping.detail} after ${ping.attempts} attempts`, fix: 'check that the Crane app runs (rhc tail, or the server you run it on) and serves registry_url' });
+      : { step: `registry ${registry}`, status: 'failed', detail: `${ping.detail} after ${ping.attempts} attempts`, fix: registryFix(isv) });
 
     if (request.commit) {
       for (const step of await saveToConfigRepo(request, config, isv.name, added?.text)) record(step);
@@ -164,6 +166,24 @@ export async function setup(request: SetupRequest): Promise<SetupReport> {
   } finally {
     await store.close();
   }
+}
+
+/**
+ * The front end of the git platform: raas serve, on the host and port registry_url names
+ * (behind a TLS proxy, registry_url is the proxy's URL and raas serve listens where the
+ * proxy forwards to; README, "raas serve").
+ */
+function serveCommand(isv: IsvConfig): string {
+  const url = isv.registryUrl === undefined || !URL.canParse(isv.registryUrl) ? undefined : new URL(isv.registryUrl);
+  const plainHttp = url?.protocol === 'http:';
+  const listen = plainHttp ? ` --listen ${url.hostname === 'localhost' ? '127.0.0.1' : url.hostname}:${url.port || '80'}` : '';
+  return `raas serve ${isv.name}${listen}`;
+}
+
+function registryFix(isv: IsvConfig): string {
+  return isv.platform.kind === 'git'
+    ? `start the front end where registry_url points: ${serveCommand(isv)} (README, "raas serve": systemd, TLS proxy), or the Crane you run`
+    : 'check that the Crane app runs (rhc tail) and serves registry_url';
 }
 
 /** Step 5: the section (when setup made it), the ISV's directories and this run's log, in one commit. */

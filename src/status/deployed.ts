@@ -11,16 +11,19 @@ import { v2MetadataName } from '../publish/v2/layout.ts';
 export interface DeployedApp {
   readonly files: readonly DataFile[];
   readonly craneConfig: string | undefined;
+  /** The commit read; undefined for a repository without one. */
+  readonly commit: string | undefined;
 }
 
 export async function readAppRepository(remote: string, dataDir: string, workDir: string, signal: AbortSignal): Promise<DeployedApp> {
   const clone = await shallowClone(remote, { parentDir: workDir, what: 'Crane app repository', signal });
   try {
-    const [files, craneConfig] = await Promise.all([
+    const [files, craneConfig, commit] = await Promise.all([
       readDataDir(path.join(clone.dir, dataDir)),
       readFile(path.join(clone.dir, CRANE_CONFIG_FILE), 'utf8').catch(() => undefined),
+      clone.git.raw(['rev-parse', '-q', '--verify', 'HEAD']).then((out) => out.trim() || undefined, () => undefined),
     ]);
-    return { files, craneConfig };
+    return { files, craneConfig, commit };
   } finally {
     await rm(clone.dir, { recursive: true, force: true });
   }

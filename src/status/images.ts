@@ -101,7 +101,7 @@ async function checkTags(ctx: ImageContext, store: Store, image: PublishedImage,
     .map(([tag, id]) => `tag ${tag} is ${JSON.stringify(served[tag] ?? null)} at the registry but ${id} in the metadata`);
   const ids = [...new Set(Object.values(image.tags))];
   const resolving = { registry, store, listing, listed: appPrefix(image.flat), signal: ctx.signal };
-  const targets = await Promise.all(ids.flatMap((id) => OBJECT_KINDS.map((kind) => resolve(resolving, `v1/images/${id}/${kind}`))));
+  const targets = await Promise.all(ids.flatMap((id) => OBJECT_KINDS.map((kind) => resolve(resolving, `v1/images/${id}/${kind}`, undefined, { size: listing.get(objectKey(image.flat, id, kind))?.size }))));
   problems.push(...targets.filter((p): p is string => p !== undefined));
   const count = Object.keys(image.tags).length;
   return problems.length > 0

@@ -11,9 +11,11 @@ import { openPlatform } from '../platform/open.ts';
 import { checkRegistry } from '../platform/ping.ts';
 import type { Platform } from '../platform/platform.ts';
 import { pullReference } from '../publish/push.ts';
+import { READY_PATH } from '../serve/server.ts';
 import { openStore } from '../storage/open.ts';
 import { attempt, check, summarize, type Check, type Outcome } from './checks.ts';
 import { publishedImages, readAppRepository, type DeployedApp, type PublishedImage } from './deployed.ts';
+import { request } from './http.ts';
 import { checkImage } from './images.ts';
 
 export interface StatusRequest {
@@ -69,14 +71,48 @@ async function locateApp(platform: Platform, isv: IsvConfig): Promise<Located> {
   return { checks, remote: await platform.appRemote(), registry: isv.registryUrl ?? (await platform.registryUrl()) };
 }
 
-/** The registry's check, and whether it serves the Docker v2 API (where v2 tags are resolved). */
-async function registryCheck(url: string, signal: AbortSignal): Promise<{ check: Check; v2: boolean }> {
-  const ping = await checkRegistry(url, { attempts: 1, signal });
-  const outcome = ping.v1 ? (ping.v2 === false ? 'warning' : 'ok') : 'failed';
-  return { check: check('registry', url, outcome, ping.v1 ? ping.detail : `${ping.detail}; tags not checked`), v2: ping.v1 && ping.v2 === true };
+/** What raas serve says it serves (GET /_raas/ready); undefined when the registry is not raas serve. */
+interface RaasServe {
+  readonly ready: boolean;
+  readonly commit: string | null;
+  readonly repositories: number;
 }
 
-function craneConfigCheck(isv: IsvConfig, platform: Platform['kind'], text: string | undefined): Check {
+async function raasServeReadiness(url: string, signal: AbortSignal): Promise<RaasServe | undefined> {
+  const answer = await request(new URL(READY_PATH.slice(1), withSlash(url)), 'GET', signal, 'application/json', 64 * 1024);
+  if (answer.status !== 200 && answer.status !== 503) return undefined;
+  try {
+    const said = JSON.parse(answer.body.toString('utf8')) as Partial<RaasServe>;
+    if (typeof said.ready !== 'boolean') return undefined;
+    return { ready: said.ready, commit: typeof said.commit === 'string' ? said.commit : null, repositories: typeof said.repositories === 'number' ? said.repositories : 0 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The registry's check, whether it serves the Docker v2 API (where v2 tags are resolved), and whether it is raas serve. */
+async function registryCheck(url: string, signal: AbortSignal): Promise<{ check: Check; v2: boolean; raasServe: RaasServe | undefined }> {
+  const [ping, raasServe] = await Promise.all([checkRegistry(url, { attempts: 1, signal }), raasServeReadiness(url, signal)]);
+  const outcome = ping.v1 ? (ping.v2 === false ? 'warning' : 'ok') : 'failed';
+  const which = raasServe ? ' (raas serve)' : '';
+  return { check: check('registry', url, outcome, ping.v1 ? `${ping.detail}${which}` : `${ping.detail}${which}; tags not checked`), v2: ping.v1 && ping.v2 === true, raasServe };
+}
+
+/**
+ * raas serve fetches the app repository every --poll seconds and serves the last commit it
+ * read completely: it should be the one status just cloned.
+ */
+function servedDataCheck(url: string, served: RaasServe, app: DeployedApp | undefined): Check {
+  if (!served.ready) return check('registry-data', url, 'failed', 'raas serve has not loaded the app repository yet: it serves nothing (see its log)');
+  const head = app?.commit;
+  const what = `commit ${served.commit?.slice(0, 12) ?? '(a data directory)'}, ${served.repositories} ${served.repositories === 1 ? 'repository' : 'repositories'}`;
+  if (served.commit === null || head === undefined || served.commit === head) return check('registry-data', url, 'ok', `raas serve serves ${what}${head && served.commit === head ? ', the app repository\'s latest' : ''}`);
+  return check('registry-data', url, 'warning', `raas serve serves ${what}, but the app repository is at ${head.slice(0, 12)}: it fetches every --poll seconds; if this persists, see its log`);
+}
+
+function craneConfigCheck(isv: IsvConfig, platform: Platform['kind'], text: string | undefined, raasServe: boolean): Check {
+  // raas serve reads the data directory from raas.cfg; crane.conf is only for a Crane.
+  if (raasServe) return check('crane-config', CRANE_CONFIG_FILE, 'ok', `not needed: the registry is raas serve, which reads ${isv.craneDataDir} itself`);
   const wanted = craneDataDirSetting(platform, isv.craneDataDir);
   const actual = text === undefined ? undefined : /^\s*data_dir\s*[:=]\s*(.*?)\s*$/m.exec(text)?.[1];
   if (actual === wanted) return check('crane-config', CRANE_CONFIG_FILE, 'ok', `data_dir: ${actual}`);
@@ -132,15 +168,15 @@ export async function status(request: StatusRequest): Promise<StatusReport> {
     });
     const repository = located.remote === undefined ? undefined : cloneApp(located.remote, isv, path.join(request.workDir, 'app'), signal);
     const pinged = located.registry === undefined ? undefined : await registryCheck(located.registry, signal);
-    const registry = pinged ? [pinged.check] : [];
     const { app, checks: cloned } = (await repository) ?? { app: undefined, checks: [] };
+    const registry = pinged ? [pinged.check, ...(pinged.raasServe ? [servedDataCheck(located.registry!, pinged.raasServe, app)] : [])] : [];
     const checks: Check[] = [...located.checks, ...(await storage), ...cloned, ...registry];
 
     let images: PublishedImage[] = [];
     if (app) {
       const selected = selectImages(isv, app, request.image);
       images = selected.images;
-      checks.push(craneConfigCheck(isv, platform.kind, app.craneConfig), ...lintChecks(isv.craneDataDir, app), ...selected.checks);
+      checks.push(craneConfigCheck(isv, platform.kind, app.craneConfig, pinged?.raasServe !== undefined), ...lintChecks(isv.craneDataDir, app), ...selected.checks);
       const ctx = {
         isv: isv.name, dataDir: isv.craneDataDir, configDir: request.configRepo.dir, signal,
         store: checks.some((c) => c.check === 'storage' && c.outcome === 'failed') ? undefined : store,

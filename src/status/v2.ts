@@ -34,6 +34,8 @@ interface Layout {
   readonly referenced: Set<string>;
   /** Manifest digest -> its config digest, for each manifest read. */
   readonly configs: Map<string, string>;
+  /** Tag -> the digest of the manifest stored for it, for each tag's manifest read. */
+  readonly tagDigests: Map<string, string>;
   readonly manifests: number;
   readonly blobs: number;
   /** Layers whose descriptor has `urls`: another party hosts them. */
@@ -73,9 +75,14 @@ async function readLayout(ctx: ImageContext, store: Store, flat: string, v2: Pub
 
   // The tags' manifests first; the digest one with the same bytes (push writes both) need not be read again.
   const manifests = new Map<string, { key: string; bytes: Buffer }>();
-  await Promise.all(v2.tags.map((tag) => manifestKey(flat, tag)).filter(expect).map((key) => limit(async () => {
+  const tagDigests = new Map<string, string>();
+  await Promise.all(v2.tags.filter((tag) => expect(manifestKey(flat, tag))).map((tag) => limit(async () => {
+    const key = manifestKey(flat, tag);
     const bytes = await read(key);
-    if (bytes) manifests.set(toDigest(sha256Hex(bytes)), { key, bytes });
+    if (!bytes) return;
+    const digest = toDigest(sha256Hex(bytes));
+    manifests.set(digest, { key, bytes });
+    tagDigests.set(tag, digest);
   })));
   await Promise.all(v2.digests.map((digest) => manifestKey(flat, digest)).filter(expect).map((key) => limit(async () => {
     const digest = key.slice(manifestKey(flat, '').length);
@@ -123,7 +130,7 @@ async function readLayout(ctx: ImageContext, store: Store, flat: string, v2: Pub
   }
   const missing = [...expected].filter((key) => !listing.has(key));
   return {
-    expected: expected.size, missing, problems, referenced, configs,
+    expected: expected.size, missing, problems, referenced, configs, tagDigests,
     manifests: manifests.size, blobs: blobs.size, foreign: foreign.size,
     complete: unread === 0 && !missing.some((key) => key.startsWith(manifestKey(flat, ''))),
   };
@@ -170,15 +177,19 @@ function orphansCheck(image: PublishedImage, layout: Layout, listing: ReadonlyMa
     `${orphans.length} ${orphans.length === 1 ? 'object' : 'objects'} of the v2 layout that no published manifest references (an unfinished push, or tags no longer published): ${some(orphans)}`)];
 }
 
-/** Every tag as a Docker v2 client resolves it: its manifest, and its image config, through the registry's redirects. */
+/**
+ * Every tag as a Docker v2 client resolves it: its manifest, and its image config, through
+ * the registry's redirects, or as the registry serves them itself (raas serve), where the
+ * bytes must be the ones stored.
+ */
 async function checkV2Tags(ctx: ImageContext, store: Store, image: PublishedImage, v2: PublishedV2, layout: Layout, listing: ReadonlyMap<string, ListedObject>): Promise<Check> {
   const limit = pLimit(Math.max(1, ctx.concurrency));
   const resolving = { registry: ctx.registry!, store, listing, listed: appPrefix(image.flat), signal: ctx.signal };
   const paths = [
-    ...v2.tags.map((tag) => ({ path: `v2/${image.name}/manifests/${tag}`, accept: MANIFEST_TYPE })),
-    ...[...new Set(layout.configs.values())].map((config) => ({ path: `v2/${image.name}/blobs/${config}`, accept: undefined })),
+    ...v2.tags.map((tag) => ({ path: `v2/${image.name}/manifests/${tag}`, accept: MANIFEST_TYPE, digest: layout.tagDigests.get(tag) })),
+    ...[...new Set(layout.configs.values())].map((config) => ({ path: `v2/${image.name}/blobs/${config}`, accept: undefined, digest: config })),
   ];
-  const problems = (await Promise.all(paths.map(({ path, accept }) => limit(() => resolve(resolving, path, accept))))).filter((p): p is string => p !== undefined);
+  const problems = (await Promise.all(paths.map(({ path, accept, digest }) => limit(() => resolve(resolving, path, accept, { digest }))))).filter((p): p is string => p !== undefined);
   const count = v2.tags.length;
   return problems.length > 0
     ? check('v2-tags', image.name, 'failed', some(problems, 3))

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { TestContext } from 'node:test';
@@ -126,4 +127,13 @@ export async function checkPulls(t: TestContext, registry: string, published: Pu
     }));
     assert.ok(tars.every((tar, i) => tar.equals(published.example.layers[i]!.tar)), `${published.image}${reference}: layer bytes`);
   }
+}
+
+/** A port free on 127.0.0.1 now: for a raas.cfg that names the server's URL (registry_url, public_url) before it starts. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
