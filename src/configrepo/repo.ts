@@ -83,6 +83,12 @@ export interface ConfigRepo {
   /** raas cloned it (RAAS_CONF_REPO): everything in it came from the remote, links included. */
   readonly cloned: boolean;
   backup(request: BackupRequest): Promise<BackupResult>;
+  /**
+   * Fails, changing nothing, when a backup of `isv` could not be written: a path it writes
+   * is of the wrong kind (a link, a file where a directory must be). For a check before
+   * anything else is written; the backup itself checks again.
+   */
+  checkBackup(isv: string, metadata: readonly string[], now?: Date): Promise<void>;
 }
 
 interface Upstream {
@@ -146,6 +152,13 @@ class WorkingCopy implements ConfigRepo {
     }
   }
 
+  async checkBackup(isv: string, metadata: readonly string[], now = new Date()): Promise<void> {
+    await this.#files.check(path.posix.join(isv, 'metadata'), 'a directory');
+    for (const name of metadata) await this.#files.check(path.posix.join(isv, 'metadata', name), 'a file');
+    await this.#files.check(path.posix.join(isv, 'logs'), 'a directory');
+    await this.#files.check(dayLog(isv, now), 'a file');
+  }
+
   async #backup(request: BackupRequest): Promise<BackupResult> {
     const { logger } = this.#options;
     const metadataDir = path.join(request.isv, 'metadata');
@@ -157,7 +170,7 @@ class WorkingCopy implements ConfigRepo {
     const files = await writeMetadata();
     const lines = request.logFile ? await readRunLog(request.logFile, logger) : '';
     if (lines) {
-      const log = path.posix.join(request.isv, 'logs', `${(request.now ?? new Date()).toISOString().slice(0, 10)}.log`);
+      const log = dayLog(request.isv, request.now ?? new Date());
       await this.#files.appendLines(log, lines);
       files.push(log);
     }
@@ -266,6 +279,9 @@ class WorkingCopy implements ConfigRepo {
     }
   }
 }
+
+/** `<isv>/logs/YYYY-MM-DD.log`, the UTC day's log. */
+const dayLog = (isv: string, now: Date): string => path.posix.join(isv, 'logs', `${now.toISOString().slice(0, 10)}.log`);
 
 export async function openConfigRepo(options: OpenConfigRepoOptions): Promise<ConfigRepo> {
   await mkdir(options.workDir, { recursive: true });

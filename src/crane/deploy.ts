@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { repoPathRule } from '../config/names.ts';
-import { ConfigError, InputError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { ConfigError, InputError, OperationError } from '../errors.ts';
+import { scrub, type Logger } from '../log.ts';
 import {
   assertPlainName, assertStaged, gitFailure, gitIn, headCommit, pushHead, retryWhileRemoteMoves, shallowClone, stagedPaths, writeNamedFiles,
   type Clone, type NamedText,
@@ -97,6 +97,17 @@ export function checkMetadataPlan(dataDir: string, deployed: ReadonlyMap<string,
   checkReplacements(dataDir, deployed, files);
 }
 
+async function stage(clone: Clone, paths: readonly string[]): Promise<void> {
+  try {
+    await clone.git.raw(['add', '--force', '--', ...paths]);
+  } catch (error) {
+    throw new OperationError(`git cannot stage ${paths.join(', ')}: ${scrub((error as Error).message).trim()}`, {
+      where: WHAT,
+      fix: `check what in the ${WHAT} applies to those paths (.gitattributes, a link on the way)`,
+    });
+  }
+}
+
 /** Our clone is private, so catching up is simply taking the remote's state. */
 async function catchUp(clone: Clone, remote: string): Promise<void> {
   try {
@@ -128,7 +139,7 @@ export async function deployMetadata(options: DeployOptions): Promise<DeployResu
         checkMetadataPlan(dataDir, deployed, files);
         const after = new Map([...deployed, ...files.map((f) => [f.name, f.text] as const)]);
         const paths = await writeNamedFiles(clone.dir, dataDir, files, WHAT);
-        if (paths.length > 0) await clone.git.raw(['add', '--force', '--', ...paths]);
+        if (paths.length > 0) await stage(clone, paths);
         await assertStaged(clone.git, files.map((f, i) => ({ path: paths[i]!, text: f.text })), WHAT);
         if ((await stagedPaths(clone.git)).length === 0) {
           logger.debug(`${dataDir} in the ${WHAT} already holds ${files.map((f) => f.name).join(', ') || 'nothing new'}`);

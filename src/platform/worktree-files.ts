@@ -72,6 +72,26 @@ export class WorktreeFiles {
     });
   }
 
+  /**
+   * Fails as a read or write of `rel` would, without changing anything: each existing
+   * component must be a directory, and `rel` itself, if it exists, `wanted`.
+   */
+  async check(rel: string, wanted: 'a file' | 'a directory'): Promise<void> {
+    const { dir, name } = splitFile(rel);
+    const held = await this.#openDir(dir, false);
+    if (!held) return;
+    try {
+      const info = await lstat(`${held.base}/${name}`).catch((error) => {
+        if (code(error) === 'ENOENT') return undefined;
+        throw error;
+      });
+      const ok = !info || (wanted === 'a file' ? info.isFile() : info.isDirectory());
+      if (!ok) throw this.wrongKind(join(held.rel, name), kindOf(info!), wanted);
+    } finally {
+      await held.close();
+    }
+  }
+
   /** The file's text, or undefined when there is none at `rel`. */
   async read(rel: string, options: ReadOptions): Promise<string | undefined> {
     const { dir, name } = splitFile(rel);
@@ -156,6 +176,8 @@ export class WorktreeFiles {
         const name = prefix ? `${prefix}/${entry.name}` : entry.name;
         if (entry.isSymbolicLink()) throw this.wrongKind(rel, 'a symbolic link', entry.name.endsWith('.json') ? 'a file' : 'a directory');
         if (entry.isDirectory()) {
+          // Crane would walk into it, but a *.json name is where raas reads and writes redirect files.
+          if (entry.name.endsWith('.json')) throw this.wrongKind(rel, 'a directory', 'a file');
           if (options.recursive === false) continue;
           const child = await this.#openChild(held, entry.name, false);
           if (!child) continue;
@@ -257,7 +279,14 @@ export class WorktreeFiles {
 
   /** The directory `segments` below the root, held open; undefined when missing and not `create`. */
   async #openDir(segments: readonly string[], create: boolean): Promise<HeldDir | undefined> {
-    let held = await holdDir(this.root, '');
+    let held: HeldDir;
+    try {
+      held = await holdDir(this.root, '');
+    } catch (error) {
+      // A root that does not exist holds nothing (a data directory not created yet).
+      if (code(error) === 'ENOENT' && !create) return undefined;
+      throw error;
+    }
     for (const segment of segments) {
       let child: HeldDir | undefined;
       try {

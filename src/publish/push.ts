@@ -146,6 +146,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
     // must be this image's and of a shape raas can add to (deploy checks them again).
     const current = new Map((await readDeployedMetadata(remote, dataDir, `${request.workDir}/app-read`, { signal })).map((f) => [f.name, f.text]));
     await checkFlatNameOwner({ image, flat, dataDir, files: [metadataName, v2MetadataName(isv.name, flat)], deployed: current, store, listing });
+    if (request.commit) await request.configRepo.checkBackup(isv.name, [`${flat}.json`, `${flat}@v2.json`]);
     // Each layer is read once before it is sent (not at all when an earlier push of this
     // archive file read it); every step below shares that pass.
     if (request.digestCacheDir !== undefined) cache = await openDigestCache(request.digestCacheDir, archive.path);
@@ -213,7 +214,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
 
     let backup: PushReport['backup'];
     if (request.commit) {
-      const done = await request.configRepo.backup({
+      const done = await afterWrites(() => request.configRepo.backup({
         isv: isv.name, command: 'push', image,
         // As the Crane app serves it when the backup lands: another run may have deployed since.
         metadata: async () => {
@@ -222,7 +223,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
           return [{ name: `${flat}.json`, text: text(metadataName) }, { name: `${flat}@v2.json`, text: text(v2.metadataName) }];
         },
         logFile: request.runLog,
-      });
+      }));
       backup = { commit: done.commit };
     }
     const result = report({
