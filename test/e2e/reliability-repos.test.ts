@@ -29,20 +29,41 @@ const ID = 'a'.repeat(64);
  * `edit` catches up with the remote, applies the change (links included, which
  * commitToRemote cannot write) and pushes it.
  */
-async function attacker(t: TestContext, remote: string): Promise<{ edit(change: (dir: string) => Promise<unknown>): Promise<void> }> {
+interface Attacker {
+  edit(change: (dir: string) => Promise<unknown>): Promise<void>;
+  /** Commits a change that `undo` takes back afterwards, whatever happened in between (a failed case must not leave it for the next). */
+  around(change: (dir: string) => Promise<unknown>, body: () => Promise<unknown>): Promise<void>;
+}
+
+async function attacker(t: TestContext, remote: string, alsoReset?: string): Promise<Attacker> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'raas-test-attacker-'));
   t.after(() => rm(work, { recursive: true, force: true }));
   await git(work, 'clone', '-q', remote, 'c');
   const dir = path.join(work, 'c');
   const branch = (await git(dir, 'symbolic-ref', '--short', 'HEAD')).trim();
+  const edit = async (change: (dir: string) => Promise<unknown>) => {
+    await git(dir, 'fetch', '-q', 'origin');
+    await git(dir, 'reset', '-q', '--hard', `origin/${branch}`).catch(() => undefined);
+    await change(dir);
+    await git(dir, 'add', '-A');
+    await git(dir, 'commit', '-q', '--allow-empty', '-m', 'hostile edit');
+    await git(dir, 'push', '-q', 'origin', `HEAD:refs/heads/${branch}`);
+    // The operator's working copy (the configuration repository) takes what was pushed.
+    if (alsoReset) {
+      await git(alsoReset, 'fetch', '-q', 'origin');
+      await git(alsoReset, 'reset', '-q', '--hard', `origin/${branch}`);
+    }
+  };
   return {
-    async edit(change) {
-      await git(dir, 'fetch', '-q', 'origin');
-      await git(dir, 'reset', '-q', '--hard', `origin/${branch}`).catch(() => undefined);
-      await change(dir);
-      await git(dir, 'add', '-A');
-      await git(dir, 'commit', '-q', '--allow-empty', '-m', 'hostile edit');
-      await git(dir, 'push', '-q', 'origin', `HEAD:refs/heads/${branch}`);
+    edit,
+    async around(change, body) {
+      const saved = (await git(remote, 'rev-parse', branch)).trim();
+      await edit(change);
+      try {
+        await body();
+      } finally {
+        await edit((d) => git(d, 'read-tree', '-u', '--reset', saved));
+      }
     },
   };
 }
@@ -124,10 +145,8 @@ async function craneAppLinks(t: TestContext): Promise<void> {
   ];
   for (const c of cases) {
     await t.test(c.name, async () => {
-      await app.edit((dir) => put(dir, c.rel, c.what));
-      await assertRefused(world, outside, { code: 2, expect: [c.expect, /fix: replace it with|fix: remove the file/] }, () => world.raas(PUSH(archive, ['--tag', 'next'])));
-      // Put back what was deployed.
-      await app.edit((dir) => git(dir, 'read-tree', '-u', '--reset', 'HEAD~1'));
+      await app.around((dir) => put(dir, c.rel, c.what), () =>
+        assertRefused(world, outside, { code: 2, expect: [c.expect, /fix: replace it with|fix: remove the file/] }, () => world.raas(PUSH(archive, ['--tag', 'next']))));
     });
   }
   const again = await world.raas(PUSH(archive, ['--tag', 'next']));
@@ -150,19 +169,17 @@ async function previousShapes(t: TestContext): Promise<void> {
   ];
   for (const c of cases) {
     await t.test(c.name, async () => {
-      const original = await git(world.craneRemote, 'show', `HEAD:crane/data/${c.file}`);
-      await app.edit((dir) => writeFile(path.join(dir, 'crane/data', c.file), c.text));
       const file = c.file.replace(/[.@]/g, (m) => `\\${m}`);
-      await assertRefused(world, outside, { code: 2, expect: [new RegExp(`the deployed crane/data/${file} of acme/app is not a redirect file raas can add to`), c.expect] },
-        () => world.raas(PUSH(archive, ['--tag', 'next'])));
-      await app.edit((dir) => writeFile(path.join(dir, 'crane/data', c.file), original));
+      await app.around((dir) => writeFile(path.join(dir, 'crane/data', c.file), c.text), () =>
+        assertRefused(world, outside, { code: 2, expect: [new RegExp(`the deployed crane/data/${file} of acme/app is not a redirect file raas can add to`), c.expect] },
+          () => world.raas(PUSH(archive, ['--tag', 'next']))));
     });
   }
 }
 
 async function configRepoLinks(t: TestContext): Promise<void> {
   const { world, outside, archive } = await setUp(t);
-  const config = await attacker(t, world.configRemote);
+  const config = await attacker(t, world.configRemote, world.configDir);
   const day = new Date().toISOString().slice(0, 10);
   const valid = JSON.stringify({ type: 'pulp-docker-redirect', version: 1, repository: 'rhel', 'repo-registry-id': 'rhel/base', url: 'https://cdn.example/rhel/', protected: false, images: [], tags: {} });
   await writeFile(path.join(outside.dir, 'rhel.json'), valid);
@@ -178,11 +195,8 @@ async function configRepoLinks(t: TestContext): Promise<void> {
   ];
   for (const c of cases) {
     await t.test(c.name, async () => {
-      await config.edit((dir) => put(dir, c.rel, c.what));
-      await git(world.configDir, 'pull', '-q', '--ff-only');
-      await assertRefused(world, outside, { code: 2, expect: [c.expect] }, () => world.raas(PUSH(archive, ['--tag', 'next'])));
-      await config.edit((dir) => rm(path.join(dir, c.rel), { recursive: true, force: true }));
-      await git(world.configDir, 'pull', '-q', '--ff-only');
+      await config.around((dir) => put(dir, c.rel, c.what), () =>
+        assertRefused(world, outside, { code: 2, expect: [c.expect] }, () => world.raas(PUSH(archive, ['--tag', 'next']))));
     });
   }
 }
@@ -211,8 +225,11 @@ async function configFileAndPaths(t: TestContext): Promise<void> {
       const cfg = path.join(world.configDir, 'raas.cfg');
       const original = await readFile(cfg, 'utf8');
       await writeFile(cfg, original.replace('[acme]\n', `[acme]\ncrane_data_dir = ${dataDir}\n`));
-      await assertRefused(world, outside, { code: 2, expect: [/\[acme\] crane_data_dir: '.*' is not valid: no \.git component/] }, () => world.raas(PUSH(archive, ['--tag', 'next'])));
-      await writeFile(cfg, original);
+      try {
+        await assertRefused(world, outside, { code: 2, expect: [/\[acme\] crane_data_dir: '.*' is not valid: no \.git component/] }, () => world.raas(PUSH(archive, ['--tag', 'next'])));
+      } finally {
+        await writeFile(cfg, original);
+      }
     });
   }
 
@@ -221,8 +238,7 @@ async function configFileAndPaths(t: TestContext): Promise<void> {
     await writeFile(hook, '#!/bin/sh\ncat >/dev/null\necho "! [rejected]        master -> master (fetch first)" >&2\necho "hint: Updates were rejected because the remote contains work that you do not have" >&2\nexit 1\n');
     await chmod(hook, 0o755);
     const before = await world.snapshot();
-    const run = await world.raas(PUSH(archive, ['--tag', 'declined']));
-    await rm(hook);
+    const run = await world.raas(PUSH(archive, ['--tag', 'declined'])).finally(() => rm(hook));
     assert.equal(run.code, 1, run.stderr);
     assert.match(run.stderr, /raas push: .*cannot push to .*crane\.git.*pre-receive hook declined/);
     assert.doesNotMatch(run.stderr, /catching up|kept changing/);
@@ -239,19 +255,23 @@ async function configFileAndPaths(t: TestContext): Promise<void> {
     const at = path.join(world.configDir, 'acme-app.tar');
     await mkdir(at);
     await writeFile(path.join(at, 'manifest.json'), '[]');
-    await assertRefused(world, outside, { code: 2, expect: [/the archive .*acme-app\.tar is a directory, not a file/, /fix: /] }, () => world.raas(['push', 'acme', 'acme/app']));
-    await rm(at, { recursive: true });
+    try {
+      await assertRefused(world, outside, { code: 2, expect: [/the archive .*acme-app\.tar is a directory, not a file/, /fix: /] }, () => world.raas(['push', 'acme', 'acme/app']));
+    } finally {
+      await rm(at, { recursive: true });
+    }
   });
 
   await t.test('a FIFO at ./acme-app.tar (never opened, so raas does not hang)', async () => {
     const at = path.join(world.configDir, 'acme-app.tar');
     await execa('mkfifo', [at]);
-    await assertRefused(world, outside, { code: 2, expect: [/the archive .*acme-app\.tar is a FIFO \(named pipe\), not a file/] }, async () => {
-      // Bounded: on a raas that opens it, the run would wait for a writer until killed here.
-      const run = await startRaas(t, world, ['push', 'acme', 'acme/app'], { timeoutMs: 20_000 }).done;
-      return run;
-    });
-    await rm(at);
+    try {
+      // Bounded: a raas that opens it waits for a writer until killed here.
+      await assertRefused(world, outside, { code: 2, expect: [/the archive .*acme-app\.tar is a FIFO \(named pipe\), not a file/] },
+        () => startRaas(t, world, ['push', 'acme', 'acme/app'], { timeoutMs: 15_000 }).done);
+    } finally {
+      await rm(at);
+    }
   });
 }
 
