@@ -152,31 +152,37 @@ class RemoteMoved extends Error {}
  * `git push <remote> HEAD:<ref>`, never forced, so the remote takes all of it or none.
  * Whether a refused push lost a race is decided from the ref itself, never from the text
  * of the refusal (a hook may print anything, "fetch first" included): the push lost a race
- * when the remote's ref now points to a commit HEAD does not contain.
+ * when the remote's ref now points to a commit HEAD does not contain. When it points to
+ * HEAD itself, the commit is there (an identical commit made by a concurrent run landed
+ * first, and git refused only to update the ref to what it already was).
  */
 export async function pushHead(git: SimpleGit, remote: string, ref: string, remoteUrl: string): Promise<void> {
   try {
     await git.raw(['push', remote, `HEAD:${ref}`]);
   } catch (error) {
-    if (await remoteMovedAway(git, remote, ref)) throw new RemoteMoved(scrub(error instanceof Error ? error.message : String(error)));
+    const state = await remoteRefState(git, remote, ref);
+    if (state === 'ours') return;
+    if (state === 'moved') throw new RemoteMoved(scrub(error instanceof Error ? error.message : String(error)));
     throw gitFailure('cannot push to', remoteUrl, error);
   }
 }
 
-async function remoteMovedAway(git: SimpleGit, remote: string, ref: string): Promise<boolean> {
+/** Where the remote's ref is, seen from HEAD: at HEAD, behind it (so the push was a fast-forward), elsewhere, or unknown. */
+async function remoteRefState(git: SimpleGit, remote: string, ref: string): Promise<'ours' | 'behind' | 'moved' | 'unknown'> {
   let tip: string | undefined;
   try {
     tip = (await git.raw(['ls-remote', remote, ref])).split(/\s/)[0] || undefined;
   } catch {
-    return false;
+    return 'unknown';
   }
-  if (tip === undefined) return false;
+  if (tip === undefined) return 'unknown';
+  if (tip === (await headCommit(git))) return 'ours';
   try {
-    // Exit 0: the remote's tip is HEAD or one of its ancestors, so the push was a fast-forward that the server refused.
+    // Exit 0: the remote's tip is an ancestor of HEAD, so the server refused a fast-forward.
     await git.raw(['merge-base', '--is-ancestor', tip, 'HEAD']);
-    return false;
+    return 'behind';
   } catch {
-    return true;
+    return 'moved';
   }
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, existsSync, type Stats } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { InputError } from '../errors.ts';
+import { InputError, OperationError, RaasError } from '../errors.ts';
 
 /**
  * Reading and writing inside a git working copy whose content someone else controls (the
@@ -77,82 +77,92 @@ export class WorktreeFiles {
    * component must be a directory, and `rel` itself, if it exists, `wanted`.
    */
   async check(rel: string, wanted: 'a file' | 'a directory'): Promise<void> {
-    const { dir, name } = splitFile(rel);
-    const held = await this.#openDir(dir, false);
-    if (!held) return;
-    try {
-      const info = await lstat(`${held.base}/${name}`).catch((error) => {
-        if (code(error) === 'ENOENT') return undefined;
-        throw error;
-      });
-      const ok = !info || (wanted === 'a file' ? info.isFile() : info.isDirectory());
-      if (!ok) throw this.wrongKind(join(held.rel, name), kindOf(info!), wanted);
-    } finally {
-      await held.close();
-    }
+    return this.#guard('check', rel, async () => {
+      const { dir, name } = splitFile(rel);
+      const held = await this.#openDir(dir, false);
+      if (!held) return;
+      try {
+        const info = await lstat(`${held.base}/${name}`).catch((error) => {
+          if (code(error) === 'ENOENT') return undefined;
+          throw error;
+        });
+        const ok = !info || (wanted === 'a file' ? info.isFile() : info.isDirectory());
+        if (!ok) throw this.wrongKind(join(held.rel, name), kindOf(info!), wanted);
+      } finally {
+        await held.close();
+      }
+    });
   }
 
   /** The file's text, or undefined when there is none at `rel`. */
   async read(rel: string, options: ReadOptions): Promise<string | undefined> {
-    const { dir, name } = splitFile(rel);
-    const held = await this.#openDir(dir, false);
-    if (!held) return undefined;
-    try {
-      return await this.#readIn(held, name, options);
-    } finally {
-      await held.close();
-    }
+    return this.#guard('read', rel, async () => {
+      const { dir, name } = splitFile(rel);
+      const held = await this.#openDir(dir, false);
+      if (!held) return undefined;
+      try {
+        return await this.#readIn(held, name, options);
+      } finally {
+        await held.close();
+      }
+    });
   }
 
   /** Replaces (or creates) `rel` with `text`, creating the directories on the way. */
   async write(rel: string, text: string): Promise<void> {
-    const { dir, name } = splitFile(rel);
-    const held = (await this.#openDir(dir, true))!;
-    try {
-      await this.#writeIn(held, name, text);
-    } finally {
-      await held.close();
-    }
+    return this.#guard('write', rel, async () => {
+      const { dir, name } = splitFile(rel);
+      const held = (await this.#openDir(dir, true))!;
+      try {
+        await this.#writeIn(held, name, text);
+      } finally {
+        await held.close();
+      }
+    });
   }
 
   /** Writes each file as `<dir>/<name>`; returns the repository-relative paths written. */
   async writeAll(dir: string, files: readonly WorktreeFile[]): Promise<string[]> {
-    const held = (await this.#openDir(splitDir(dir), true))!;
-    try {
-      for (const file of files) await this.#writeIn(held, plainName(file.name, join(held.rel, file.name)), file.text);
-      return files.map((f) => join(held.rel, f.name));
-    } finally {
-      await held.close();
-    }
+    return this.#guard('write', dir, async () => {
+      const held = (await this.#openDir(splitDir(dir), true))!;
+      try {
+        for (const file of files) await this.#writeIn(held, plainName(file.name, join(held.rel, file.name)), file.text);
+        return files.map((f) => join(held.rel, f.name));
+      } finally {
+        await held.close();
+      }
+    });
   }
 
   /** Appends whole lines to `rel` (a file without a final newline gets one first), creating it and its directories. */
   async appendLines(rel: string, lines: string): Promise<void> {
-    const { dir, name } = splitFile(rel);
-    const held = (await this.#openDir(dir, true))!;
-    let handle: FileHandle;
-    try {
-      // O_NOFOLLOW with O_CREAT: a link at the name fails instead of creating or opening its target.
-      handle = await open(`${held.base}/${name}`, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o666);
-    } catch (error) {
-      await held.close();
-      throw await this.#explain(held, name, error, 'a file');
-    }
-    try {
-      const info = await handle.stat();
-      if (!info.isFile()) throw this.wrongKind(join(held.rel, name), kindOf(info), 'a file');
-      if (info.nlink > 1) throw this.wrongKind(join(held.rel, name), 'a file with other hard links', 'a file');
-      let prefix = '';
-      if (info.size > 0) {
-        const last = Buffer.alloc(1);
-        await handle.read(last, 0, 1, info.size - 1);
-        if (last[0] !== 0x0a) prefix = '\n';
+    return this.#guard('append to', rel, async () => {
+      const { dir, name } = splitFile(rel);
+      const held = (await this.#openDir(dir, true))!;
+      let handle: FileHandle;
+      try {
+        // O_NOFOLLOW with O_CREAT: a link at the name fails instead of creating or opening its target.
+        handle = await open(`${held.base}/${name}`, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o666);
+      } catch (error) {
+        await held.close();
+        throw await this.#explain(held, name, error, 'a file');
       }
-      await handle.write(prefix + lines);
-    } finally {
-      await handle.close();
-      await held.close();
-    }
+      try {
+        const info = await handle.stat();
+        if (!info.isFile()) throw this.wrongKind(join(held.rel, name), kindOf(info), 'a file');
+        if (info.nlink > 1) throw this.wrongKind(join(held.rel, name), 'a file with other hard links', 'a file');
+        let prefix = '';
+        if (info.size > 0) {
+          const last = Buffer.alloc(1);
+          await handle.read(last, 0, 1, info.size - 1);
+          if (last[0] !== 0x0a) prefix = '\n';
+        }
+        await handle.write(prefix + lines);
+      } finally {
+        await handle.close();
+        await held.close();
+      }
+    });
   }
 
   /**
@@ -165,51 +175,68 @@ export class WorktreeFiles {
     dir: string,
     options: ReadOptions & { readonly maxTotalBytes: number; readonly maxFiles: number; readonly recursive?: boolean },
   ): Promise<WorktreeFile[]> {
-    const top = await this.#openDir(splitDir(dir), false);
-    if (!top) return [];
-    const out: WorktreeFile[] = [];
-    let total = 0;
-    const walk = async (held: HeldDir, prefix: string): Promise<void> => {
-      const entries = (await readdir(held.base, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const entry of entries) {
-        const rel = join(held.rel, entry.name);
-        const name = prefix ? `${prefix}/${entry.name}` : entry.name;
-        if (entry.isSymbolicLink()) throw this.wrongKind(rel, 'a symbolic link', entry.name.endsWith('.json') ? 'a file' : 'a directory');
-        if (entry.isDirectory()) {
-          // Crane would walk into it, but a *.json name is where raas reads and writes redirect files.
-          if (entry.name.endsWith('.json')) throw this.wrongKind(rel, 'a directory', 'a file');
-          if (options.recursive === false) continue;
-          const child = await this.#openChild(held, entry.name, false);
-          if (!child) continue;
-          try {
-            await walk(child, name);
-          } finally {
-            await child.close();
+    return this.#guard('read', dir, async () => {
+      const top = await this.#openDir(splitDir(dir), false);
+      if (!top) return [];
+      const out: WorktreeFile[] = [];
+      let total = 0;
+      const walk = async (held: HeldDir, prefix: string): Promise<void> => {
+        const entries = (await readdir(held.base, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        for (const entry of entries) {
+          const rel = join(held.rel, entry.name);
+          const name = prefix ? `${prefix}/${entry.name}` : entry.name;
+          if (entry.isSymbolicLink()) throw this.wrongKind(rel, 'a symbolic link', entry.name.endsWith('.json') ? 'a file' : 'a directory');
+          if (entry.isDirectory()) {
+            // Crane would walk into it, but a *.json name is where raas reads and writes redirect files.
+            if (entry.name.endsWith('.json')) throw this.wrongKind(rel, 'a directory', 'a file');
+            if (options.recursive === false) continue;
+            const child = await this.#openChild(held, entry.name, false);
+            if (!child) continue;
+            try {
+              await walk(child, name);
+            } finally {
+              await child.close();
+            }
+            continue;
           }
-          continue;
+          if (!entry.name.endsWith('.json')) continue;
+          if (out.length >= options.maxFiles) {
+            throw new InputError(`${this.#relOf(top)} in the ${this.what} holds more than ${options.maxFiles} *.json files`, {
+              where: `${this.what} ${this.#relOf(top)}`, fix: 'remove what is not Crane metadata from it',
+            });
+          }
+          const text = (await this.#readIn(held, entry.name, options))!;
+          total += Buffer.byteLength(text);
+          if (total > options.maxTotalBytes) {
+            throw new InputError(`the *.json files in ${this.#relOf(top)} in the ${this.what} hold more than ${options.maxTotalBytes} bytes (reached at ${rel})`, {
+              where: `${this.what} ${rel}`, fix: 'remove what is not Crane metadata from the directory',
+            });
+          }
+          out.push({ name, text });
         }
-        if (!entry.name.endsWith('.json')) continue;
-        if (out.length >= options.maxFiles) {
-          throw new InputError(`${this.#relOf(top)} in the ${this.what} holds more than ${options.maxFiles} *.json files`, {
-            where: `${this.what} ${this.#relOf(top)}`, fix: 'remove what is not Crane metadata from it',
-          });
-        }
-        const text = (await this.#readIn(held, entry.name, options))!;
-        total += Buffer.byteLength(text);
-        if (total > options.maxTotalBytes) {
-          throw new InputError(`the *.json files in ${this.#relOf(top)} in the ${this.what} hold more than ${options.maxTotalBytes} bytes (reached at ${rel})`, {
-            where: `${this.what} ${rel}`, fix: 'remove what is not Crane metadata from the directory',
-          });
-        }
-        out.push({ name, text });
+      };
+      try {
+        await walk(top, '');
+      } finally {
+        await top.close();
       }
-    };
+      return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    });
+  }
+
+  /** Errors that are not already a clear refusal (EACCES, EIO, ...) name the path instead of surfacing raw. */
+  async #guard<T>(verb: string, rel: string, step: () => Promise<T>): Promise<T> {
     try {
-      await walk(top, '');
-    } finally {
-      await top.close();
+      return await step();
+    } catch (error) {
+      if (error instanceof RaasError) throw error;
+      const why = code(error) ?? (error instanceof Error ? error.message : String(error));
+      throw new OperationError(`cannot ${verb} ${rel || '.'} in the ${this.what}: ${why}`, {
+        where: `${this.what} ${rel || '.'}`,
+        fix: 'check that the working copy is readable and writable by this user, and that the disk is not full',
+        cause: error,
+      });
     }
-    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   #relOf(held: HeldDir): string {
