@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { constants, existsSync, type Stats } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { constants, existsSync, type Dirent, type Stats } from 'node:fs';
+import { lstat, mkdir, open, opendir, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError, OperationError, RaasError } from '../errors.ts';
 
@@ -22,6 +22,9 @@ import { InputError, OperationError, RaasError } from '../errors.ts';
 const FD_PATHS = existsSync('/proc/self/fd');
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+/** Bounds of a directory walk besides the bytes read: entries of any kind, and nesting. */
+const MAX_ENTRIES = 100_000;
+const MAX_DEPTH = 32;
 
 export interface WorktreeFile {
   /** Relative to the directory listed, "/"-separated. */
@@ -180,8 +183,18 @@ export class WorktreeFiles {
       if (!top) return [];
       const out: WorktreeFile[] = [];
       let total = 0;
-      const walk = async (held: HeldDir, prefix: string): Promise<void> => {
-        const entries = (await readdir(held.base, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      let seen = 0;
+      const tooMany = (what: string) =>
+        new InputError(`${this.#relOf(top)} in the ${this.what} holds ${what}`, { where: `${this.what} ${this.#relOf(top)}`, fix: 'remove what is not Crane metadata from it' });
+      const walk = async (held: HeldDir, prefix: string, depth: number): Promise<void> => {
+        if (depth > MAX_DEPTH) throw tooMany(`directories nested more than ${MAX_DEPTH} deep`);
+        // Read as a stream, so that a directory of millions of entries is refused without being held in memory.
+        const entries: Dirent[] = [];
+        for await (const entry of await opendir(held.base)) {
+          if (++seen > MAX_ENTRIES) throw tooMany(`more than ${MAX_ENTRIES} entries`);
+          entries.push(entry);
+        }
+        entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
         for (const entry of entries) {
           const rel = join(held.rel, entry.name);
           const name = prefix ? `${prefix}/${entry.name}` : entry.name;
@@ -193,18 +206,14 @@ export class WorktreeFiles {
             const child = await this.#openChild(held, entry.name, false);
             if (!child) continue;
             try {
-              await walk(child, name);
+              await walk(child, name, depth + 1);
             } finally {
               await child.close();
             }
             continue;
           }
           if (!entry.name.endsWith('.json')) continue;
-          if (out.length >= options.maxFiles) {
-            throw new InputError(`${this.#relOf(top)} in the ${this.what} holds more than ${options.maxFiles} *.json files`, {
-              where: `${this.what} ${this.#relOf(top)}`, fix: 'remove what is not Crane metadata from it',
-            });
-          }
+          if (out.length >= options.maxFiles) throw tooMany(`more than ${options.maxFiles} *.json files`);
           const text = (await this.#readIn(held, entry.name, options))!;
           total += Buffer.byteLength(text);
           if (total > options.maxTotalBytes) {
@@ -216,7 +225,7 @@ export class WorktreeFiles {
         }
       };
       try {
-        await walk(top, '');
+        await walk(top, '', 0);
       } finally {
         await top.close();
       }

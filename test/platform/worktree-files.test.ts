@@ -77,6 +77,8 @@ describe('WorktreeFiles', () => {
     await exec('rm', [path.join(clone, 'crane/data/other')]);
     for (const n of [1, 2]) await writeFile(path.join(clone, `crane/data/${n}.json`), '1');
     await assert.rejects(files.listJson('crane/data', LIST), refused(/holds more than 3 \*\.json files/));
+    await mkdir(path.join(clone, 'deep', ...Array.from({ length: 33 }, () => 'd')), { recursive: true });
+    await assert.rejects(files.listJson('deep', LIST), refused(/deep in the Crane app repository holds directories nested more than 32 deep/));
   });
 
   it('appends whole lines, and never to a file with other hard links', async (t) => {
