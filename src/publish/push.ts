@@ -197,7 +197,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
     await uploadAll({ store, objects: plan.upload, jobs: request.jobs, logger, progress: request.progress?.upload, signal, digests });
     await v2.write(signal);
 
-    const deployed = await afterWrites(() => deployMetadata({
+    const deployed = await afterWrites('the objects uploaded are in storage, and nothing was deployed', () => deployMetadata({
       remote, workDir: `${request.workDir}/app`, dataDir, logger, signal,
       message: `raas push ${isv.name} ${image} (${[...tags.keys()].join(', ')})`,
       files: metadataFiles,
@@ -214,7 +214,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
 
     let backup: PushReport['backup'];
     if (request.commit) {
-      const done = await afterWrites(() => request.configRepo.backup({
+      const done = await afterWrites('the push is deployed; only its backup is missing, which a rerun writes', () => request.configRepo.backup({
         isv: isv.name, command: 'push', image,
         // As the Crane app serves it when the backup lands: another run may have deployed since.
         metadata: async () => {
@@ -248,14 +248,14 @@ export async function push(request: PushRequest): Promise<PushReport> {
  * A step after storage was written: a refusal there (the Crane app repository changed
  * since it was checked) no longer means "nothing changed", so it fails with exit 1.
  */
-async function afterWrites<T>(step: () => Promise<T>): Promise<T> {
+async function afterWrites<T>(state: string, step: () => Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (error) {
     if (!(error instanceof RaasError) || error.exitCode !== ExitCode.usage) throw error;
     throw new OperationError(error.message, {
       where: error.where,
-      fix: `${error.fix ? `${error.fix}; ` : ''}the objects uploaded are in storage, and nothing was deployed`,
+      fix: `${error.fix ? `${error.fix}; ` : ''}${state}`,
       cause: error,
     });
   }
