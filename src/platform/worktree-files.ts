@@ -147,8 +147,10 @@ export class WorktreeFiles {
         // O_NOFOLLOW with O_CREAT: a link at the name fails instead of creating or opening its target.
         handle = await open(`${held.base}/${name}`, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o666);
       } catch (error) {
+        // Explained while the directory is still held: its descriptor is the path.
+        const explained = await this.#explain(held, name, error, 'a file');
         await held.close();
-        throw await this.#explain(held, name, error, 'a file');
+        throw explained;
       }
       try {
         const info = await handle.stat();
@@ -300,9 +302,13 @@ export class WorktreeFiles {
     const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666);
     try {
       await handle.writeFile(text);
-    } finally {
+    } catch (error) {
+      // A full disk leaves no half-written temporary file behind.
       await handle.close();
+      await rm(temp, { force: true });
+      throw error;
     }
+    await handle.close();
     try {
       // rename(2) replaces the name in this directory, whatever it became since the check:
       // a link put there meanwhile is replaced, never written through.
