@@ -11,21 +11,42 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  */
 const secrets = new Set<string>();
 
-/** Remember a secret value so that it is masked wherever it would be printed or logged. */
-export function registerSecret(value: string | undefined): void {
-  // Very short values would mask ordinary words; they are refused by config validation.
-  if (value && value.length >= 4) {
-    secrets.add(value);
-    const encoded = encodeURIComponent(value);
-    if (encoded !== value) secrets.add(encoded);
-  }
+/**
+ * Values shorter than this cannot be masked: masking "ab" would garble every word holding
+ * it, and leave the value guessable from what was masked. Callers refuse such secrets.
+ */
+export const MIN_SECRET_LENGTH = 4;
+
+/**
+ * Remember a secret value so that it is masked wherever it would be printed or logged.
+ * Returns false for a value too short to be masked (see MIN_SECRET_LENGTH): the caller
+ * must not use it where it could be printed.
+ */
+export function registerSecret(value: string | undefined): boolean {
+  if (!value) return true;
+  if (value.length < MIN_SECRET_LENGTH) return false;
+  secrets.add(value);
+  const encoded = encodeURIComponent(value);
+  if (encoded !== value) secrets.add(encoded);
+  return true;
 }
 
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi;
+// Outside URLs too: signing parameters quoted in an SDK's or a server's error text.
 const SIGNED_QUERY = /\b(X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId|token|access_token)=[^&\s"']+/gi;
+/**
+ * A URL's query: any parameter may carry a credential (Azure SAS `sig`, GCS, CDN tokens,
+ * private download links), so every value is masked and only the names are kept.
+ */
+const URL_QUERY = /\b([a-z][a-z0-9+.-]*:\/\/[^\s?#"'<>\\]*\?)([^\s#"'<>\\]*)/gi;
+const maskQuery = (_: string, head: string, query: string): string =>
+  head + query.replace(/[^&;]+/g, (part) => {
+    const eq = part.indexOf('=');
+    return eq < 0 ? '***' : eq === part.length - 1 ? part : `${part.slice(0, eq)}=***`;
+  });
 
 export function scrub(text: string): string {
-  let out = text.replace(URL_USERINFO, '$1***@').replace(SIGNED_QUERY, '$1=***');
+  let out = text.replace(URL_USERINFO, '$1***@').replace(URL_QUERY, maskQuery).replace(SIGNED_QUERY, '$1=***');
   for (const secret of secrets) {
     if (out.includes(secret)) out = out.split(secret).join('***');
   }

@@ -8,6 +8,7 @@ import { openConfigRepo, type ConfigRepo } from '../configrepo/repo.ts';
 import { ExitCode, RaasError } from '../errors.ts';
 import { createLogger, scrub, type Logger, type LogLevel } from '../log.ts';
 import { processAlive } from '../process-alive.ts';
+import { WorktreeFiles } from '../platform/worktree-files.ts';
 
 /** What a command may touch of the process: injected so tests can run commands in-process. */
 export interface Io {
@@ -119,7 +120,9 @@ export async function runCommand(
       logger,
       signal: controller.signal,
     });
-    const config = await loadConfig(path.join(configRepo.dir, CONFIG_FILE), io.env);
+    // A clone holds whatever was pushed to the repository: raas.cfg is read as a file inside it.
+    const clone = configRepo.cloned ? { clone: new WorktreeFiles(configRepo.dir, 'configuration repository') } : {};
+    const config = await loadConfig(path.join(configRepo.dir, CONFIG_FILE), io.env, clone);
     const result = await body({ io, globals, logger, workDir, runLog, signal: controller.signal, config, configRepo });
     const text = globals.json ? (result.json === undefined ? '' : `${JSON.stringify(result.json, null, 2)}\n`) : globals.terse ? result.terse : result.human;
     if (text) io.stdout.write(scrub(text));

@@ -1,10 +1,15 @@
 import { parse } from 'ini';
+import { ConfigError } from '../errors.ts';
 
 /**
  * raas.cfg is read the way Python's ConfigParser read it for the original tool, because
  * existing files rely on that: indented lines continue the previous key's value (the
- * original's multi-line `mask_layers`), `#` and `;` start comments. The `ini` package does
- * the parsing; continuation lines are folded first, since it has no notion of them.
+ * original's multi-line `mask_layers`), `#` and `;` start comments, and a section or a key
+ * given twice is an error (ConfigParser's strict mode, the default since Python 3.2),
+ * where the `ini` package would merge the sections and keep the last value. The `ini`
+ * package does the parsing; continuation lines are folded first, since it has no notion
+ * of them. Sections and keys are compared without case: raas reads ISV sections so, and
+ * ConfigParser lowercases keys.
  */
 export interface IniDocument {
   readonly file: string;
@@ -17,6 +22,13 @@ export function parseIni(file: string, text: string): IniDocument {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const folded: string[] = [];
   const where = new Map<string, number>();
+  const seen = new Map<string, number>();
+  const repeated: string[] = [];
+  const once = (id: string, shown: string, line: number) => {
+    const first = seen.get(id.toLowerCase());
+    if (first === undefined) seen.set(id.toLowerCase(), line);
+    else repeated.push(`${file}:${line}: ${shown} is given again (first at ${file}:${first})`);
+  };
   let section = '';
   // Index in `folded` of the last `key = value` line, which indented lines continue.
   let lastKey = -1;
@@ -31,12 +43,14 @@ export function parseIni(file: string, text: string): IniDocument {
     const header = /^\s*\[([^\]]+)\]/.exec(line);
     if (header) {
       section = header[1]!.trim();
+      once(`[${section}]`, `section [${section}]`, index + 1);
       where.set(`[${section}]`, index + 1);
       lastKey = -1;
       continue;
     }
     const key = /^\s*([^=#;\s][^=]*?)\s*=/.exec(line);
     if (key) {
+      once(`[${section}] ${key[1]}`, section ? `key ${key[1]} in [${section}]` : `key ${key[1]}`, index + 1);
       where.set(`[${section}] ${key[1]}`, index + 1);
       lastKey = folded.length - 1;
     } else if (line.trim() === '') {
@@ -44,6 +58,12 @@ export function parseIni(file: string, text: string): IniDocument {
     }
   }
 
+  if (repeated.length > 0) {
+    throw new ConfigError(`${repeated.length} section${repeated.length === 1 ? ' or key is' : 's or keys are'} given twice in the configuration:\n${repeated.map((r) => `  ${r}`).join('\n')}`, {
+      where: file,
+      fix: 'keep one of each: merge the two sections, or remove the line that should not be there',
+    });
+  }
   const parsed = parse(folded.join('\n')) as Record<string, unknown>;
   const sections = new Map<string, Map<string, string>>();
   for (const [name, value] of Object.entries(parsed)) {

@@ -1,11 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError } from '../errors.ts';
-import { registerSecret } from '../log.ts';
+import { ConfigError, RaasError } from '../errors.ts';
+import { relativeInside, type WorktreeFiles } from '../platform/worktree-files.ts';
+import { MIN_SECRET_LENGTH, registerSecret } from '../log.ts';
 import { CHECKSUM_MODES, GEAR_SIZES, type Config, type IsvConfig, type PlatformConfig, type StorageConfig } from './config.ts';
 import { parseIni, type IniDocument } from './ini-file.ts';
 import { interpolate } from './interpolate.ts';
-import { appRule, bucketRule, domainRule, isvRule, type NameRule } from './names.ts';
+import { keyProblem } from '../storage/keys.ts';
+import { appRule, bucketRule, domainRule, isvRule, repoPathRule, type NameRule } from './names.ts';
 
 interface Problem {
   readonly where: string;
@@ -72,7 +74,10 @@ class SectionReader {
         `export ${result.variable}=..., or write \${${result.variable}:-default} to give a default`);
     }
     const value = result.value.trim();
-    if (SECRET_KEYS.has(key)) registerSecret(value);
+    if (SECRET_KEYS.has(key) && !registerSecret(value)) {
+      return this.problem(key, `the value is shorter than ${MIN_SECRET_LENGTH} characters: raas cannot keep so short a secret out of what it prints and logs`,
+        key === 'password' ? 'use a longer password, or auth_token instead' : `check the value of ${key}`);
+    }
     if (value === '') return undefined;
     const broken = rule?.(value);
     return broken ? this.problem(key, `'${value}' is not valid: ${broken}`, `correct the value of ${key}`) : value;
@@ -146,6 +151,9 @@ function editDistance(a: string, b: string): number {
   return previous[b.length]!;
 }
 
+/** `[aws] prefix`: a key prefix, so a key's rules for each segment (a final "/" is optional). */
+const prefixRule: NameRule = (value) => keyProblem(value.replace(/\/$/, ''));
+
 const MASK_ENTRY = /^(?:sha256:)?[0-9a-f]{64}$/;
 
 function parseMaskLayers(reader: SectionReader): string[] {
@@ -195,10 +203,7 @@ function readIsv(doc: IniDocument, section: string, env: NodeJS.ProcessEnv, prob
           kind: 'git',
           remote: isLocalPath(remote) ? resolveFrom(dir, remote) : remote,
         }));
-  const craneDataDir = reader.string('crane_data_dir') ?? 'crane/data';
-  if (path.isAbsolute(craneDataDir) || craneDataDir.split(/[\\/]/).includes('..')) {
-    reader.problem('crane_data_dir', `'${craneDataDir}' must be a relative path inside the Crane app repository`, 'use a path such as crane/data');
-  }
+  const craneDataDir = reader.string('crane_data_dir', repoPathRule) ?? 'crane/data';
   const registryUrl = reader.url('registry_url');
   if (platformKind === 'git' && registryUrl === undefined && !reader.hasProblem('registry_url')) {
     reader.problem('registry_url', 'registry_url is required for platform = git', 'add "registry_url = https://<your registry host>" (used for docker pull references and checks)');
@@ -253,7 +258,7 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
     awsReader.problem(accessKeyId ? 'secret_access_key' : 'access_key_id', 'access_key_id and secret_access_key go together',
       'set both, or neither to use the AWS credential chain (AWS_* variables, ~/.aws, profiles)');
   }
-  const prefix = (awsReader.string('prefix') ?? '').replace(/^\/+/, '');
+  const prefix = awsReader.string('prefix', prefixRule) ?? '';
   const aws = {
     credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } : undefined,
     region: awsReader.string('region'),
@@ -285,15 +290,25 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
   return { file: path.resolve(file), dir, redhat: { maskLayers, metadata }, pulp, openshift, aws, isvs };
 }
 
-export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
-  let text: string;
+/** A raas.cfg is a few KiB; this bounds what a clone can make raas read. */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * Reads and validates raas.cfg. With `clone` (the working copy raas cloned it from), it is
+ * read as a file inside that clone: a link committed as raas.cfg is refused, not followed.
+ */
+export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, options: { readonly clone?: WorktreeFiles } = {}): Promise<Config> {
+  let text: string | undefined;
+  let why = 'ENOENT';
   try {
-    text = await readFile(file, 'utf8');
+    text = options.clone
+      ? await options.clone.read(relativeInside(options.clone.root, file) ?? path.basename(file), { maxBytes: MAX_CONFIG_BYTES })
+      : await readFile(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
-      fix: 'copy raas.cfg.template to raas.cfg and edit it',
-    });
+    if (error instanceof RaasError) throw error;
+    why = (error as NodeJS.ErrnoException).code ?? String(error);
   }
+  if (text === undefined) throw new ConfigError(`cannot read ${file}: ${why}`, { fix: 'copy raas.cfg.template to raas.cfg and edit it' });
   return parseConfig(file, text, env);
 }
 

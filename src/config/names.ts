@@ -37,3 +37,27 @@ export const tagRule: NameRule = rule(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'us
 
 /** `acme/app` -> `acme-app`: how image names appear in S3 keys and file names. */
 export const flatImageName = (image: string): string => image.replace('/', '-');
+
+/**
+ * A directory inside a git working copy, given relative to its root (crane_data_dir):
+ * "/"-separated, no empty, "." or ".." segment, and never git's own directory, in any case
+ * and in the spellings other file systems take for it (".git.", "git~1"): files raas put
+ * there would be git's state, not content of the repository.
+ */
+export const repoPathRule: NameRule = (value) => {
+  if (value === '' || value.startsWith('/') || /^[a-z]:/i.test(value)) return 'use a path relative to the repository root, such as crane/data';
+  if (/[\\\u0000-\u001f\u007f]/.test(value)) return 'use "/" between directories, and no control characters';
+  const segments = value.replace(/\/$/, '').split('/');
+  if (segments.some((s) => s === '' || s === '.' || s === '..')) return 'no empty, "." or ".." components';
+  if (segments.some((s) => /^(?:\.git[. ]*|git~\d+)$/i.test(s))) return "no .git component: that is git's own directory, not the repository's content";
+  return undefined;
+};
+
+/**
+ * The other image name, if any, that flattens to the same name as `image` (`acme/app` and
+ * `acme-app`): namespaces hold no "-", so only the first "-" can stand for a "/".
+ */
+export function flatTwin(image: string): string | undefined {
+  const twin = image.includes('/') ? image.replace('/', '-') : image.replace('-', '/');
+  return twin !== image && imageRule(twin) === undefined ? twin : undefined;
+}

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +12,7 @@ import {
   assertPlainName, gitFailure, gitIn, headCommit, openGit, pushHead, retryWhileRemoteMoves, shallowClone, writeNamedFiles,
   type NamedText,
 } from '../platform/gitrepo.ts';
+import { WorktreeFiles } from '../platform/worktree-files.ts';
 
 /**
  * The private configuration repository (RAAS_CONF_REPO): raas.cfg, and per ISV a backup
@@ -79,7 +80,15 @@ export interface BackupResult {
 export interface ConfigRepo {
   /** The working copy: raas.cfg and one directory per ISV. */
   readonly dir: string;
+  /** raas cloned it (RAAS_CONF_REPO): everything in it came from the remote, links included. */
+  readonly cloned: boolean;
   backup(request: BackupRequest): Promise<BackupResult>;
+  /**
+   * Fails, changing nothing, when a backup of `isv` could not be written: a path it writes
+   * is of the wrong kind (a link, a file where a directory must be). For a check before
+   * anything else is written; the backup itself checks again.
+   */
+  checkBackup(isv: string, metadata: readonly string[], now?: Date): Promise<void>;
 }
 
 interface Upstream {
@@ -110,13 +119,6 @@ async function readRunLog(file: string, logger: Logger): Promise<string> {
   return scrub(text);
 }
 
-/** Appends whole lines: a file without a final newline gets one first. */
-async function appendLines(file: string, lines: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const existing = await readFile(file, 'utf8').catch(() => '');
-  await appendFile(file, existing && !existing.endsWith('\n') ? `\n${lines}` : lines);
-}
-
 class WorkingCopy implements ConfigRepo {
   readonly dir: string;
   readonly #git: SimpleGit | undefined;
@@ -124,11 +126,19 @@ class WorkingCopy implements ConfigRepo {
   readonly #ours: boolean;
   readonly #options: OpenConfigRepoOptions;
 
+  readonly #files: WorktreeFiles;
+
   constructor(dir: string, git: SimpleGit | undefined, ours: boolean, options: OpenConfigRepoOptions) {
     this.dir = dir;
     this.#git = git;
     this.#ours = ours;
     this.#options = options;
+    // Whoever can push to the repository decides what a working copy of it holds, links included.
+    this.#files = new WorktreeFiles(dir, WHAT);
+  }
+
+  get cloned(): boolean {
+    return this.#ours;
   }
 
   async backup(request: BackupRequest): Promise<BackupResult> {
@@ -142,19 +152,26 @@ class WorkingCopy implements ConfigRepo {
     }
   }
 
+  async checkBackup(isv: string, metadata: readonly string[], now = new Date()): Promise<void> {
+    await this.#files.check(path.posix.join(isv, 'metadata'), 'a directory');
+    for (const name of metadata) await this.#files.check(path.posix.join(isv, 'metadata', name), 'a file');
+    await this.#files.check(path.posix.join(isv, 'logs'), 'a directory');
+    await this.#files.check(dayLog(isv, now), 'a file');
+  }
+
   async #backup(request: BackupRequest): Promise<BackupResult> {
     const { logger } = this.#options;
     const metadataDir = path.join(request.isv, 'metadata');
     const writeMetadata = async (): Promise<string[]> => {
       const metadata = typeof request.metadata === 'function' ? await request.metadata() : request.metadata;
       for (const file of metadata) assertPlainName(file.name, `metadata file name for ${request.isv}`);
-      return writeNamedFiles(this.dir, metadataDir, metadata);
+      return writeNamedFiles(this.dir, metadataDir, metadata, WHAT);
     };
     const files = await writeMetadata();
     const lines = request.logFile ? await readRunLog(request.logFile, logger) : '';
     if (lines) {
-      const log = path.posix.join(request.isv, 'logs', `${(request.now ?? new Date()).toISOString().slice(0, 10)}.log`);
-      await appendLines(path.join(this.dir, log), lines);
+      const log = dayLog(request.isv, request.now ?? new Date());
+      await this.#files.appendLines(log, lines);
       files.push(log);
     }
     files.push(...(request.also ?? []));
@@ -262,6 +279,9 @@ class WorkingCopy implements ConfigRepo {
     }
   }
 }
+
+/** `<isv>/logs/YYYY-MM-DD.log`, the UTC day's log. */
+const dayLog = (isv: string, now: Date): string => path.posix.join(isv, 'logs', `${now.toISOString().slice(0, 10)}.log`);
 
 export async function openConfigRepo(options: OpenConfigRepoOptions): Promise<ConfigRepo> {
   await mkdir(options.workDir, { recursive: true });

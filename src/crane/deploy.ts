@@ -1,9 +1,9 @@
 import { rm } from 'node:fs/promises';
-import path from 'node:path';
-import { ConfigError, InputError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { repoPathRule } from '../config/names.ts';
+import { ConfigError, InputError, OperationError } from '../errors.ts';
+import { scrub, type Logger } from '../log.ts';
 import {
-  assertPlainName, gitFailure, gitIn, headCommit, pushHead, retryWhileRemoteMoves, shallowClone, stagedPaths, writeNamedFiles,
+  assertPlainName, assertStaged, gitFailure, gitIn, headCommit, pushHead, retryWhileRemoteMoves, shallowClone, stagedPaths, writeNamedFiles,
   type Clone, type NamedText,
 } from '../platform/gitrepo.ts';
 import { readDataDir, type DataFile } from './datadir.ts';
@@ -43,10 +43,38 @@ export interface DeployResult {
 }
 
 function checkDataDir(dataDir: string): string {
-  if (!dataDir || path.isAbsolute(dataDir) || dataDir.split(/[\\/]/).includes('..')) {
-    throw new ConfigError(`'${dataDir}' must be a relative path inside the Crane app repository`, { where: 'crane_data_dir' });
-  }
+  const broken = repoPathRule(dataDir);
+  if (broken) throw new ConfigError(`'${dataDir}' is not valid: ${broken}`, { where: 'crane_data_dir' });
   return dataDir;
+}
+
+/** The repo-registry-id a redirect file names, when it is a JSON object naming one. */
+export function registryIdOf(text: string): string | undefined {
+  try {
+    const data: unknown = JSON.parse(text);
+    const id = typeof data === 'object' && data !== null ? (data as Record<string, unknown>)['repo-registry-id'] : undefined;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A deployed file is replaced only by one for the same repository: whatever computed the
+ * new text, a push never rewrites the file through which Crane serves another image.
+ */
+function checkReplacements(dataDir: string, deployed: ReadonlyMap<string, string>, files: readonly NamedText[]): void {
+  for (const { name, text } of files) {
+    const before = deployed.get(name);
+    const was = before === undefined ? undefined : registryIdOf(before);
+    const will = registryIdOf(text);
+    if (was !== undefined && will !== undefined && was !== will) {
+      throw new InputError(`${dataDir}/${name} publishes '${was}'; raas will not replace it with a file for '${will}'`, {
+        where: `${WHAT} ${dataDir}/${name}`,
+        fix: `'${will}' would take the place of '${was}': publish it under a name whose file and storage prefix are its own`,
+      });
+    }
+  }
 }
 
 function checkFiles(files: readonly NamedText[]): void {
@@ -56,6 +84,27 @@ function checkFiles(files: readonly NamedText[]): void {
     if (!name.endsWith('.json')) throw new InputError(`'${name}' does not end in .json, so Crane would not load it`, { where: 'Crane metadata file name' });
     if (seen.has(name)) throw new InputError(`'${name}' is to be deployed twice`, { where: 'Crane metadata file name' });
     seen.add(name);
+  }
+}
+
+/**
+ * What deployMetadata refuses about the files it is to write over `deployed` (names that
+ * are no plain *.json names, a name twice, a file of another repository replaced), for a
+ * caller that must know before it writes anything else.
+ */
+export function checkMetadataPlan(dataDir: string, deployed: ReadonlyMap<string, string>, files: readonly NamedText[]): void {
+  checkFiles(files);
+  checkReplacements(dataDir, deployed, files);
+}
+
+async function stage(clone: Clone, paths: readonly string[]): Promise<void> {
+  try {
+    await clone.git.raw(['add', '--force', '--', ...paths]);
+  } catch (error) {
+    throw new OperationError(`git cannot stage ${paths.join(', ')}: ${scrub((error as Error).message).trim()}`, {
+      where: WHAT,
+      fix: `check what in the ${WHAT} applies to those paths (.gitattributes, a link on the way)`,
+    });
   }
 }
 
@@ -85,12 +134,13 @@ export async function deployMetadata(options: DeployOptions): Promise<DeployResu
     return await retryWhileRemoteMoves(
       async (attempt) => {
         if (attempt > 1) await catchUp(clone, options.remote);
-        const deployed = new Map((await readDataDir(path.join(clone.dir, dataDir))).map((f) => [f.name, f.text]));
+        const deployed = new Map((await readDataDir(clone.dir, dataDir, WHAT)).map((f) => [f.name, f.text]));
         const files = typeof plan === 'function' ? plan(deployed) : plan;
-        checkFiles(files);
+        checkMetadataPlan(dataDir, deployed, files);
         const after = new Map([...deployed, ...files.map((f) => [f.name, f.text] as const)]);
-        const paths = await writeNamedFiles(clone.dir, dataDir, files);
-        if (paths.length > 0) await clone.git.raw(['add', '--force', '--', ...paths]);
+        const paths = await writeNamedFiles(clone.dir, dataDir, files, WHAT);
+        if (paths.length > 0) await stage(clone, paths);
+        await assertStaged(clone.git, files.map((f, i) => ({ path: paths[i]!, text: f.text })), WHAT);
         if ((await stagedPaths(clone.git)).length === 0) {
           logger.debug(`${dataDir} in the ${WHAT} already holds ${files.map((f) => f.name).join(', ') || 'nothing new'}`);
           return { changed: false, commit: await headCommit(clone.git), files: after, branch: clone.branch };
@@ -152,7 +202,7 @@ export async function readDeployedMetadata(
 ): Promise<DataFile[]> {
   const clone = await shallowClone(remote, { parentDir: workDir, branch: options.branch, what: WHAT, signal: options.signal });
   try {
-    return await readDataDir(path.join(clone.dir, checkDataDir(dataDir)));
+    return await readDataDir(clone.dir, checkDataDir(dataDir), WHAT);
   } finally {
     await rm(clone.dir, { recursive: true, force: true });
   }

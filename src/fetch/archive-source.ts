@@ -1,4 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
+import { lstat, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, InputError } from '../errors.ts';
 import { scrub, type Logger } from '../log.ts';
@@ -29,6 +30,31 @@ export interface ObtainedArchive {
 
 const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
 
+/**
+ * What is at `file`, without opening it: opening a FIFO would wait for a writer for ever.
+ * A link (the user's own, in their directory) is looked through; a dangling one is missing.
+ */
+async function statArchive(file: string): Promise<Stats | undefined> {
+  const missing = (error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new InputError(`cannot read the archive ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { where: file, fix: 'check the path and its permissions' });
+  };
+  const link = await lstat(file).catch(missing);
+  return link?.isSymbolicLink() ? stat(file).catch(missing) : link;
+}
+
+/** The archive must be a regular file: raas reads it at offsets, more than once. */
+function checkArchiveFile(file: string, info: Stats, given: string): void {
+  if (info.isFile()) return;
+  const kind = info.isDirectory() ? 'a directory' : info.isFIFO() ? 'a FIFO (named pipe)' : info.isSocket() ? 'a socket' : 'a device';
+  throw new InputError(`the archive ${file} is ${kind}, not a file`, {
+    where: given,
+    fix: info.isDirectory()
+      ? 'pass the archive file (a tar written by docker save, skopeo or a Pulp export) with --file, or remove the directory'
+      : 'write the archive to a regular file first (raas reads it at offsets, more than once) and pass that with --file',
+  });
+}
+
 /** `--file`, else `./<image>.tar` (as the original did), else the Pulp export server. */
 export async function obtainArchive(request: ArchiveRequest): Promise<ObtainedArchive> {
   const { file, logger } = request;
@@ -47,13 +73,16 @@ export async function obtainArchive(request: ArchiveRequest): Promise<ObtainedAr
   if (file !== undefined) {
     if (isUrl(file)) return fetchTo(file);
     const local = path.resolve(request.cwd, file);
-    if (!existsSync(local)) throw new InputError(`archive not found: ${local}`, { where: '--file', fix: 'check the path' });
-    if (!statSync(local).isFile()) throw new InputError(`${local} is not a file`, { where: '--file' });
+    const info = await statArchive(local);
+    if (!info) throw new InputError(`archive not found: ${local}`, { where: '--file', fix: 'check the path' });
+    checkArchiveFile(local, info, '--file');
     return { path: local, origin: local };
   }
   const name = `${flatImageName(request.image)}.tar`;
   const local = path.join(request.cwd, name);
-  if (existsSync(local)) {
+  const info = await statArchive(local);
+  if (info) {
+    checkArchiveFile(local, info, `./${name}`);
     logger.info(`Using local file ${name}`);
     return { path: local, origin: local };
   }

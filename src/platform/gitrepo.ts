@@ -1,14 +1,17 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import pRetry from 'p-retry';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { InputError, OperationError } from '../errors.ts';
 import { scrub, type Logger } from '../log.ts';
+import { WorktreeFiles } from './worktree-files.ts';
 
 /**
  * The git mechanics shared by the Crane app deployment and the configuration repository:
  * shallow clones, a committer identity on machines without one, file writes that cannot
- * leave their directory, and pushes that catch up with a remote that moved.
+ * leave the working copy (platform/worktree-files.ts), a check that git staged exactly what
+ * was written, and pushes that catch up with a remote that moved.
  */
 
 /** Who commits when git config names nobody (CI machines, fresh containers). */
@@ -103,32 +106,83 @@ export function assertPlainName(name: string, where: string): void {
   }
 }
 
-/** Writes each file as `<root>/<subdir>/<name>`; returns the repository-relative paths written. */
-export async function writeNamedFiles(root: string, subdir: string, files: readonly NamedText[]): Promise<string[]> {
-  await mkdir(path.join(root, subdir), { recursive: true });
-  return Promise.all(
-    files.map(async (file) => {
-      await writeFile(path.join(root, subdir, file.name), file.text);
-      return path.posix.join(subdir.split(path.sep).join('/'), file.name);
-    }),
-  );
+/**
+ * Writes each file as `<root>/<subdir>/<name>` without following a link on the way;
+ * returns the repository-relative paths written. `what` names the repository in messages.
+ */
+export async function writeNamedFiles(root: string, subdir: string, files: readonly NamedText[], what: string): Promise<string[]> {
+  return new WorktreeFiles(root, what).writeAll(subdir, files);
+}
+
+/** git's blob id of `text`, to compare with what `git add` staged. */
+const blobId = (text: string): string => {
+  const bytes = Buffer.from(text);
+  return createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
+};
+
+/**
+ * Requires the index to hold each path as a regular file with exactly the text written:
+ * attributes in the repository (a `working-tree-encoding`, a filter) or anything else
+ * that changed the bytes on the way make this fail before a commit is made, so nothing
+ * is ever reported deployed that git did not take as written.
+ */
+export async function assertStaged(git: SimpleGit, files: readonly { readonly path: string; readonly text: string }[], what: string): Promise<void> {
+  if (files.length === 0) return;
+  const listed = await git.raw(['ls-files', '--stage', '-z', '--', ...files.map((f) => f.path)]);
+  const staged = new Map<string, { mode: string; blob: string }>();
+  for (const line of listed.split('\0').filter(Boolean)) {
+    const [info, file] = line.split('\t');
+    const [mode, blob] = info!.split(' ');
+    staged.set(file!, { mode: mode!, blob: blob! });
+  }
+  for (const file of files) {
+    const got = staged.get(file.path);
+    if (got?.mode === '100644' && got.blob === blobId(file.text)) continue;
+    throw new OperationError(`git did not take ${file.path} as raas wrote it (${got ? `staged as mode ${got.mode}, blob ${got.blob.slice(0, 12)}` : 'not staged'}); nothing was committed`, {
+      where: `${what} ${file.path}`,
+      fix: `check .gitattributes and what else in the ${what} applies to that path`,
+    });
+  }
 }
 
 /** The push lost a race: the remote branch moved since we last fetched it. */
 class RemoteMoved extends Error {}
 
-// "[rejected] (fetch first|non-fast-forward)" when the client sees it first; "failed to
-// update ref" / "cannot lock ref" when the server does (two pushes at the same moment).
-const LOST_RACE = /\[rejected\]|failed to update ref|cannot lock ref|\(fetch first\)|non-fast-forward/i;
-
-/** `git push <remote> HEAD:<ref>`, never forced, so the remote takes all of it or none. */
+/**
+ * `git push <remote> HEAD:<ref>`, never forced, so the remote takes all of it or none.
+ * Whether a refused push lost a race is decided from the ref itself, never from the text
+ * of the refusal (a hook may print anything, "fetch first" included): the push lost a race
+ * when the remote's ref now points to a commit HEAD does not contain. When it points to
+ * HEAD itself, the commit is there (an identical commit made by a concurrent run landed
+ * first, and git refused only to update the ref to what it already was).
+ */
 export async function pushHead(git: SimpleGit, remote: string, ref: string, remoteUrl: string): Promise<void> {
   try {
     await git.raw(['push', remote, `HEAD:${ref}`]);
   } catch (error) {
-    const text = error instanceof Error ? error.message : String(error);
-    if (LOST_RACE.test(text)) throw new RemoteMoved(scrub(text));
+    const state = await remoteRefState(git, remote, ref);
+    if (state === 'ours') return;
+    if (state === 'moved') throw new RemoteMoved(scrub(error instanceof Error ? error.message : String(error)));
     throw gitFailure('cannot push to', remoteUrl, error);
+  }
+}
+
+/** Where the remote's ref is, seen from HEAD: at HEAD, behind it (so the push was a fast-forward), elsewhere, or unknown. */
+async function remoteRefState(git: SimpleGit, remote: string, ref: string): Promise<'ours' | 'behind' | 'moved' | 'unknown'> {
+  let tip: string | undefined;
+  try {
+    tip = (await git.raw(['ls-remote', remote, ref])).split(/\s/)[0] || undefined;
+  } catch {
+    return 'unknown';
+  }
+  if (tip === undefined) return 'unknown';
+  if (tip === (await headCommit(git))) return 'ours';
+  try {
+    // Exit 0: the remote's tip is an ancestor of HEAD, so the server refused a fast-forward.
+    await git.raw(['merge-base', '--is-ancestor', tip, 'HEAD']);
+    return 'behind';
+  } catch {
+    return 'moved';
   }
 }
 

@@ -1,6 +1,6 @@
 import { execa } from 'execa';
-import { OperationError } from '../errors.ts';
-import { registerSecret, scrub, type Logger } from '../log.ts';
+import { ConfigError, OperationError } from '../errors.ts';
+import { MIN_SECRET_LENGTH, registerSecret, scrub, type Logger } from '../log.ts';
 
 /**
  * A thin typed wrapper over the OpenShift Online v2 client `rhc`. The password or token
@@ -66,8 +66,14 @@ export class Rhc {
 
   constructor(options: RhcOptions) {
     this.#options = options;
-    registerSecret(options.password);
-    registerSecret(options.token);
+    for (const [name, value] of [['password', options.password], ['auth_token', options.token]] as const) {
+      if (!registerSecret(value)) {
+        throw new ConfigError(`the OpenShift ${name} is shorter than ${MIN_SECRET_LENGTH} characters: raas cannot keep it out of rhc command lines it prints`, {
+          where: `[openshift] ${name}`,
+          fix: name === 'password' ? 'use a longer password, or auth_token instead' : 'check the token',
+        });
+      }
+    }
     const auth = options.token ? ['--token', options.token] : options.password ? ['-p', options.password] : [];
     this.#globals = [...(options.server ? ['--server', options.server] : []), ...(options.login ? ['-l', options.login] : []), ...auth];
   }

@@ -1,8 +1,9 @@
-import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pRetry, { AbortError } from 'p-retry';
-import { ConfigError, OperationError } from '../errors.ts';
+import { lintRedirectFiles } from '../crane/lint.ts';
+import { ConfigError, OperationError, RaasError } from '../errors.ts';
 import { scrub } from '../log.ts';
+import { relativeInside, WorktreeFiles } from '../platform/worktree-files.ts';
 
 /** A Crane redirect file of the party that hosts the masked base layers. */
 export interface MetadataFile {
@@ -33,15 +34,32 @@ async function fromUrl(url: string, signal?: AbortSignal): Promise<MetadataFile>
   return { name: name.endsWith('.json') ? name : `${name}.json`, text, origin: shown };
 }
 
-async function fromDir(dir: string): Promise<MetadataFile[]> {
-  let names: string[];
+/**
+ * The `*.json` files directly in `dir`. A directory inside the configuration repository is
+ * read as part of that working copy (no link followed from its root on); one elsewhere is
+ * read as its own tree. Either way each file is bounded like a download.
+ */
+async function fromDir(dir: string, configDir: string | undefined): Promise<MetadataFile[]> {
+  const inRepo = configDir === undefined ? undefined : relativeInside(configDir, dir);
+  const files = inRepo === undefined ? new WorktreeFiles(dir, 'base-image metadata directory') : new WorktreeFiles(configDir!, 'configuration repository');
+  let listed;
   try {
-    names = (await readdir(dir)).filter((n) => n.endsWith('.json')).sort();
+    listed = await files.listJson(inRepo ?? '', { maxBytes: MAX_METADATA_BYTES, maxTotalBytes: 8 * MAX_METADATA_BYTES, maxFiles: 1000, recursive: false });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if (error instanceof RaasError) throw new ConfigError(error.message, { where: '[redhat] metadata', fix: error.fix });
     throw new ConfigError(`cannot read base-image metadata directory ${dir}: ${(error as Error).message}`, { where: '[redhat] metadata' });
   }
-  return Promise.all(names.map(async (name) => ({ name, text: await readFile(path.join(dir, name), 'utf8'), origin: path.join(dir, name) })));
+  return listed.map(({ name, text }) => ({ name, text, origin: path.join(dir, name) }));
+}
+
+/** Every base file must be one Crane loads: the files are deployed to the public Crane app as they are. */
+function lintBaseFiles(files: readonly MetadataFile[]): void {
+  const errors = lintRedirectFiles(files.map((f) => ({ path: f.origin, text: f.text }))).filter((p) => p.severity === 'error');
+  if (errors.length === 0) return;
+  throw new ConfigError(`base-image metadata that is not a valid Crane redirect file would be deployed:\n${errors.map((p) => `  ${p.file}: ${p.message}`).join('\n')}`, {
+    where: '[redhat] metadata',
+    fix: 'keep only Crane redirect files (version 1 to 4) in the metadata directories, and correct or remove the files named',
+  });
 }
 
 /**
@@ -49,18 +67,14 @@ async function fromDir(dir: string): Promise<MetadataFile[]> {
  * configuration repository, or URLs). They decide which layers are masked, and they are
  * deployed beside the ISV's own file so Crane can redirect masked layers to their host.
  */
-export async function loadBaseMetadata(sources: readonly string[], signal?: AbortSignal): Promise<MetadataFile[]> {
-  const files = (await Promise.all(sources.map((s) => (/^https?:\/\//.test(s) ? fromUrl(s, signal).then((f) => [f]) : fromDir(s))))).flat();
+export async function loadBaseMetadata(sources: readonly string[], signal?: AbortSignal, configDir?: string): Promise<MetadataFile[]> {
+  const files = (await Promise.all(sources.map((s) => (/^https?:\/\//.test(s) ? fromUrl(s, signal).then((f) => [f]) : fromDir(s, configDir))))).flat();
   const seen = new Map<string, string>();
   for (const file of files) {
     const other = seen.get(file.name);
     if (other) throw new ConfigError(`two base-image metadata files are named ${file.name}: ${other} and ${file.origin}`, { where: '[redhat] metadata', fix: 'rename one of them' });
     seen.set(file.name, file.origin);
-    try {
-      JSON.parse(file.text);
-    } catch (error) {
-      throw new ConfigError(`base-image metadata ${file.origin} is not valid JSON: ${(error as Error).message}`, { where: '[redhat] metadata' });
-    }
   }
+  lintBaseFiles(files);
   return files;
 }

@@ -1,4 +1,7 @@
-import { buildV1Redirect, serializeRedirect } from '../crane/redirect.ts';
+import { tagRule } from '../config/names.ts';
+import { lintRedirectFiles } from '../crane/lint.ts';
+import { buildV1Redirect, isSchema2Ref, serializeRedirect } from '../crane/redirect.ts';
+import { InputError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
 export interface RedirectInput {
@@ -12,33 +15,75 @@ export interface RedirectInput {
   readonly tags: ReadonlyMap<string, string>;
 }
 
-interface PreviousV1 {
-  version?: unknown;
-  url?: unknown;
-  images?: { id?: unknown }[];
-  tags?: Record<string, unknown>;
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Where the previous file is, for messages: the data directory's path when known. */
+const WHERE = (file: string): string => `Crane app repository ${file}`;
+
+/**
+ * The deployed redirect file a push is about to rewrite (`file`, for messages), checked
+ * before anything is written: it must be this image's (never another image's whose name
+ * flattens to the same file name, `acme/app` and `acme-app`), and everything it lists that
+ * the push carries over must pass the checks new values pass. Crane's own rules come from
+ * the one linter (crane/lint.ts), applied to the file with its name and URL set aside:
+ * both are compared with this push's own. Returns the parsed file.
+ */
+export function checkPreviousRedirect(file: string, text: string, image: string): Json {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw previousBroken(file, image, `it is not valid JSON (${(error as Error).message})`);
+  }
+  if (!isObject(data)) throw previousBroken(file, image, 'it is not a JSON object');
+  const owner = data['repo-registry-id'];
+  if (typeof owner === 'string' && owner !== image) {
+    throw new InputError(`'${image}' would be published through ${file}, which publishes '${owner}': both names become the same file and storage prefix`, {
+      where: WHERE(file),
+      fix: `push '${image}' under a name that does not turn into the same name when "/" becomes "-", or remove '${owner}' first`,
+    });
+  }
+  // The name and URL are compared with this push's own (a file under another URL is replaced, not carried over).
+  const neutral = serializeRedirect({ ...data, 'repo-registry-id': 'raas/image', url: 'https://raas.invalid/' });
+  const problems = lintRedirectFiles([{ path: file, text: neutral }]).filter((p) => p.severity === 'error').map((p) => p.message);
+  if (data.version === 1 && isObject(data.tags)) {
+    for (const tag of Object.keys(data.tags)) {
+      const broken = tagRule(tag);
+      if (broken) problems.push(`tag '${tag}' is not a valid tag: ${broken}`);
+    }
+  }
+  if (typeof data.version === 'number' && data.version >= 3 && Array.isArray(data.schema2_data)) {
+    const bad = data.schema2_data.filter((ref) => typeof ref !== 'string' || !isSchema2Ref(ref));
+    if (bad.length > 0) problems.push(`schema2_data lists ${bad.map((b) => JSON.stringify(b)).join(', ')}, neither a tag nor a sha256 digest`);
+  }
+  if (problems.length > 0) throw previousBroken(file, image, problems.join('; '));
+  return data;
+}
+
+function previousBroken(file: string, image: string, why: string): InputError {
+  return new InputError(`the deployed ${file} of ${image} is not a redirect file raas can add to: ${why}`, {
+    where: WHERE(file),
+    fix: `correct the file in the Crane app repository (or remove it, which unpublishes what it lists), commit and push, then push ${image} again`,
+  });
 }
 
 /**
  * The ISV's redirect file after this push. A push adds images and adds or moves tags; it
  * never drops what an earlier push published (a docker-archive carries one tag, and
  * pushing 2.0 must not unpublish 1.0). When the base URL changed, the old images are not
- * under the new URL, so they are not carried over.
+ * under the new URL, so they are not carried over. `previous` is the deployed file, which
+ * is checked (checkPreviousRedirect) before anything of it is carried over.
  */
-export function nextRedirectFile(input: RedirectInput, previousText: string | undefined, logger: Logger): string {
+export function nextRedirectFile(input: RedirectInput, previous: { readonly file: string; readonly text: string } | undefined, logger: Logger): string {
   const imageIds = new Set<string>();
   const tags = new Map<string, string>();
-  if (previousText !== undefined) {
-    let previous: PreviousV1 | undefined;
-    try {
-      previous = JSON.parse(previousText) as PreviousV1;
-    } catch {
-      logger.warn(`the deployed metadata for ${input.registryId} is not valid JSON; replacing it`);
-    }
-    if (previous?.version === 1 && previous.url === input.url) {
-      for (const image of previous.images ?? []) if (typeof image.id === 'string') imageIds.add(image.id);
-      for (const [tag, id] of Object.entries(previous.tags ?? {})) if (typeof id === 'string' && imageIds.has(id)) tags.set(tag, id);
-    } else if (previous) {
+  if (previous !== undefined) {
+    const data = checkPreviousRedirect(previous.file, previous.text, input.registryId);
+    if (data.version === 1 && data.url === input.url) {
+      for (const image of data.images as { id: string }[]) imageIds.add(image.id);
+      for (const [tag, id] of Object.entries(data.tags as Record<string, string>)) tags.set(tag, id);
+    } else {
       logger.warn(`the deployed metadata for ${input.registryId} had another version or URL; replacing it`);
     }
   }

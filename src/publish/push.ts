@@ -3,7 +3,7 @@ import { flatImageName, imageRule, tagRule } from '../config/names.ts';
 import type { ConfigRepo } from '../configrepo/repo.ts';
 import { checkRegistry } from '../platform/ping.ts';
 import { openPlatform } from '../platform/open.ts';
-import { ConfigError, InputError, OperationError } from '../errors.ts';
+import { ConfigError, ExitCode, InputError, OperationError, RaasError } from '../errors.ts';
 import { obtainArchive } from '../fetch/archive-source.ts';
 import type { DownloadOptions } from '../fetch/download.ts';
 import { maskedLayersFromCraneFiles, partitionMasked } from '../image/mask.ts';
@@ -13,13 +13,15 @@ import { readArchive } from '../image/read.ts';
 import { openDigestCache, type DigestCache } from '../image/digest-cache.ts';
 import { layerDigester, type LayerDigester } from '../image/layer-digests.ts';
 import { verifyLayers } from '../image/verify.ts';
-import type { Logger } from '../log.ts';
+import { silentLogger, type Logger } from '../log.ts';
 import { openJournal, recoverAbandonedWrites } from '../storage/journal.ts';
 import { openStore } from '../storage/open.ts';
-import { checkAppRemote, deployedNow, deployMetadata } from '../crane/deploy.ts';
+import { checkAppRemote, checkMetadataPlan, deployedNow, deployMetadata, readDeployedMetadata } from '../crane/deploy.ts';
 import { loadBaseMetadata } from './base-metadata.ts';
 import { appPrefix } from './layout.ts';
 import { nextRedirectFile } from './metadata.ts';
+import { checkFlatNameOwner } from './owner.ts';
+import { v2MetadataName } from './v2/layout.ts';
 import { planUploads, type PlannedObject } from './plan.ts';
 import { uploadAll, type UploadProgress } from './upload.ts';
 import { prepareV2, type V2Report } from './v2/publish.ts';
@@ -118,7 +120,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
     if (repo.archiveName && repo.archiveName !== image) logger.warn(`the archive calls the image ${repo.archiveName}; publishing it as ${image}`);
     const tags = resolveTags(repo, request.tag);
 
-    const baseFiles = await loadBaseMetadata(config.redhat.metadata, signal);
+    const baseFiles = await loadBaseMetadata(config.redhat.metadata, signal, config.dir);
     const hosted = maskedLayersFromCraneFiles(baseFiles.map((f) => ({ name: f.origin, text: f.text })));
     const masks = new Set([...config.redhat.maskLayers, ...hosted.keys()]);
     const { upload: published, masked } = partitionMasked(repo, masks);
@@ -140,6 +142,11 @@ export async function push(request: PushRequest): Promise<PushReport> {
     const url = store.publicUrl(appPrefix(flat));
 
     const listing = await store.list(appPrefix(flat));
+    // What this push will rewrite is checked before anything is written: the redirect files
+    // must be this image's and of a shape raas can add to (deploy checks them again).
+    const current = new Map((await readDeployedMetadata(remote, dataDir, `${request.workDir}/app-read`, { signal })).map((f) => [f.name, f.text]));
+    await checkFlatNameOwner({ image, flat, dataDir, files: [metadataName, v2MetadataName(isv.name, flat)], deployed: current, store, listing });
+    if (request.commit) await request.configRepo.checkBackup(isv.name, [`${flat}.json`, `${flat}@v2.json`]);
     // Each layer is read once before it is sent (not at all when an earlier push of this
     // archive file read it); every step below shares that pass.
     if (request.digestCacheDir !== undefined) cache = await openDigestCache(request.digestCacheDir, archive.path);
@@ -150,6 +157,21 @@ export async function push(request: PushRequest): Promise<PushReport> {
     const copies = plan.upload.filter((o) => o.copyFrom !== undefined).length;
     logger.info(`${plan.upload.length} objects to upload (${copies} by copying another app's), ${plan.present.length} already in ${store.location}`);
     const v2 = await prepareV2({ store, isv: isv.name, flatName: flat, image, repo, tags, masked: new Map(masked.map((m) => [m.id, hosted.get(m.id)])), listing, jobs: request.jobs, logger, digests });
+    // The files deploy will write, from what the Crane app holds when it deploys.
+    const metadataFiles = (now: ReadonlyMap<string, string>, log = logger) => [
+      ...baseFiles.map((f) => ({ name: f.name, text: f.text })),
+      {
+        name: metadataName,
+        text: nextRedirectFile(
+          { repository: `${isv.name}-${flat}`, registryId: image, url, imageIds: published.map((i) => i.id), tags },
+          now.has(metadataName) ? { file: `${dataDir}/${metadataName}`, text: now.get(metadataName)! } : undefined,
+          log,
+        ),
+      },
+      v2.redirectFile(now),
+    ];
+    // Computed once on what is deployed now, so that a refusal comes before anything is written.
+    checkMetadataPlan(dataDir, current, metadataFiles(current, silentLogger()));
     accepted = true;
     if (cache?.hits) logger.info(`Digests of ${cache.hits} layer${cache.hits === 1 ? '' : 's'} from an earlier push of this archive file, not read again (--rehash reads them)`);
     // The write probe comes after every check of the archive, so a refused archive leaves storage untouched.
@@ -175,18 +197,11 @@ export async function push(request: PushRequest): Promise<PushReport> {
     await uploadAll({ store, objects: plan.upload, jobs: request.jobs, logger, progress: request.progress?.upload, signal, digests });
     await v2.write(signal);
 
-    const deployed = await deployMetadata({
+    const deployed = await afterWrites('the objects uploaded are in storage, and nothing was deployed', () => deployMetadata({
       remote, workDir: `${request.workDir}/app`, dataDir, logger, signal,
       message: `raas push ${isv.name} ${image} (${[...tags.keys()].join(', ')})`,
-      files: (current) => [
-        ...baseFiles.map((f) => ({ name: f.name, text: f.text })),
-        {
-          name: metadataName,
-          text: nextRedirectFile({ repository: `${isv.name}-${flat}`, registryId: image, url, imageIds: published.map((i) => i.id), tags }, current.get(metadataName), logger),
-        },
-        v2.redirectFile(current),
-      ],
-    });
+      files: metadataFiles,
+    }));
     logger.info(deployed.changed ? `Deployed ${dataDir}/${metadataName} to the Crane app (${deployed.commit?.slice(0, 12)})` : 'The Crane app already serves this metadata');
     await v2.settleTagList(signal);
 
@@ -199,7 +214,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
 
     let backup: PushReport['backup'];
     if (request.commit) {
-      const done = await request.configRepo.backup({
+      const done = await afterWrites('the push is deployed; only its backup is missing, which a rerun writes', () => request.configRepo.backup({
         isv: isv.name, command: 'push', image,
         // As the Crane app serves it when the backup lands: another run may have deployed since.
         metadata: async () => {
@@ -208,7 +223,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
           return [{ name: `${flat}.json`, text: text(metadataName) }, { name: `${flat}@v2.json`, text: text(v2.metadataName) }];
         },
         logFile: request.runLog,
-      });
+      }));
       backup = { commit: done.commit };
     }
     const result = report({
@@ -226,6 +241,23 @@ export async function push(request: PushRequest): Promise<PushReport> {
   async function verifyDeclaredDigests(objects: readonly PlannedObject[], jobs: number, digests: LayerDigester): Promise<void> {
     const layers: V1Image[] = objects.filter((o) => o.kind === 'layer' && o.image.layerDigest && !o.copyFrom).map((o) => o.image);
     if (layers.length > 0) await verifyLayers(layers, { concurrency: jobs, digests });
+  }
+}
+
+/**
+ * A step after storage was written: a refusal there (the Crane app repository changed
+ * since it was checked) no longer means "nothing changed", so it fails with exit 1.
+ */
+async function afterWrites<T>(state: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (!(error instanceof RaasError) || error.exitCode !== ExitCode.usage) throw error;
+    throw new OperationError(error.message, {
+      where: error.where,
+      fix: `${error.fix ? `${error.fix}; ` : ''}${state}`,
+      cause: error,
+    });
   }
 }
 

@@ -1,9 +1,9 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { CRANE_CONFIG_FILE, craneConfigText } from '../crane/config-file.ts';
 import { ConfigError } from '../errors.ts';
 import { scrub, type Logger } from '../log.ts';
-import { gitFailure, headCommit, pushHead, retryWhileRemoteMoves, shallowClone, type Clone } from '../platform/gitrepo.ts';
+import { assertStaged, gitFailure, headCommit, pushHead, retryWhileRemoteMoves, shallowClone, type Clone } from '../platform/gitrepo.ts';
+import { WorktreeFiles } from '../platform/worktree-files.ts';
 
 const WHAT = 'Crane app repository';
 
@@ -70,11 +70,13 @@ export async function prepareAppRepository(request: AppRepoRequest): Promise<App
           await fillFromSource(clone, source);
           from = `, Crane from ${scrub(source)}`;
         }
-        const file = path.join(clone.dir, CRANE_CONFIG_FILE);
-        const configured = (await readFile(file, 'utf8').catch(() => undefined)) !== text;
+        // The repository's content is anyone's who can push to it: crane.conf is no link followed.
+        const files = new WorktreeFiles(clone.dir, WHAT);
+        const configured = (await files.read(CRANE_CONFIG_FILE, { maxBytes: 1024 * 1024 })) !== text;
         if (!empty && !configured) return { initialised, started, configured, commit: await headCommit(clone.git) };
-        await writeFile(file, text);
+        await files.write(CRANE_CONFIG_FILE, text);
         await clone.git.raw(['add', '--force', '--', CRANE_CONFIG_FILE]);
+        await assertStaged(clone.git, [{ path: CRANE_CONFIG_FILE, text }], WHAT);
         await clone.git.commit(`raas setup ${request.isv}: Crane reads ${request.dataDir}${from}`);
         await pushHead(clone.git, 'origin', `refs/heads/${clone.branch}`, remote);
         const commit = await headCommit(clone.git);

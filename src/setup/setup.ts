@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, IsvConfig } from '../config/config.ts';
 import type { ConfigRepo } from '../configrepo/repo.ts';
@@ -8,6 +7,7 @@ import { checkAppRemote, deployMetadata } from '../crane/deploy.ts';
 import { OperationError } from '../errors.ts';
 import { scrub, type Logger } from '../log.ts';
 import { openPlatform } from '../platform/open.ts';
+import { WorktreeFiles } from '../platform/worktree-files.ts';
 import { checkRegistry } from '../platform/ping.ts';
 import type { Platform, StepOutcome } from '../platform/platform.ts';
 import { loadBaseMetadata } from '../publish/base-metadata.ts';
@@ -129,7 +129,7 @@ export async function setup(request: SetupRequest): Promise<SetupReport> {
   };
   try {
     const platform = openPlatform(isv, config.openshift, logger, signal);
-    const baseFiles = await loadBaseMetadata(config.redhat.metadata, signal);
+    const baseFiles = await loadBaseMetadata(config.redhat.metadata, signal, config.dir);
     const storageFound = await preflight(request, config, isv, store, platform);
 
     if (!storageFound) await createStorage(store);
@@ -189,18 +189,19 @@ function registryFix(isv: IsvConfig): string {
 /** Step 5: the section (when setup made it), the ISV's directories and this run's log, in one commit. */
 async function saveToConfigRepo(request: SetupRequest, config: Config, isv: string, newText: string | undefined): Promise<SetupStep[]> {
   const repoDir = request.configRepo.dir;
+  // A working copy holds what anyone with push access committed: nothing is written through a link.
+  const files = new WorktreeFiles(repoDir, 'configuration repository');
   const also: string[] = [];
   if (newText !== undefined) {
-    await writeFile(config.file, newText);
-    also.push(path.relative(repoDir, config.file).split(path.sep).join('/'));
+    const rel = path.relative(repoDir, config.file).split(path.sep).join('/');
+    await files.write(rel, newText);
+    also.push(rel);
   }
   // metadata/ fills with push's backups and logs/ with every run's log; git keeps no empty directory.
   const keep = path.posix.join(isv, 'metadata', '.gitkeep');
+  await files.check(keep, 'a file');
   const madeKeep = !existsSync(path.join(repoDir, keep));
-  if (madeKeep) {
-    await mkdir(path.join(repoDir, isv, 'metadata'), { recursive: true });
-    await writeFile(path.join(repoDir, keep), '');
-  }
+  if (madeKeep) await files.write(keep, '');
   also.push(keep);
   const saved = await request.configRepo.backup({ isv, command: 'setup', metadata: [], logFile: request.runLog, also });
   return [

@@ -1,9 +1,9 @@
-import { readFile, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { flatImageName } from '../config/names.ts';
 import { CRANE_CONFIG_FILE } from '../crane/config-file.ts';
 import { readDataDir, type DataFile } from '../crane/datadir.ts';
 import { shallowClone } from '../platform/gitrepo.ts';
+import { WorktreeFiles } from '../platform/worktree-files.ts';
 import { isSchema2Ref } from '../crane/redirect.ts';
 import { v2MetadataName } from '../publish/v2/layout.ts';
 
@@ -15,12 +15,14 @@ export interface DeployedApp {
   readonly commit: string | undefined;
 }
 
+const WHAT = 'Crane app repository';
+
 export async function readAppRepository(remote: string, dataDir: string, workDir: string, signal: AbortSignal): Promise<DeployedApp> {
-  const clone = await shallowClone(remote, { parentDir: workDir, what: 'Crane app repository', signal });
+  const clone = await shallowClone(remote, { parentDir: workDir, what: WHAT, signal });
   try {
     const [files, craneConfig, commit] = await Promise.all([
-      readDataDir(path.join(clone.dir, dataDir)),
-      readFile(path.join(clone.dir, CRANE_CONFIG_FILE), 'utf8').catch(() => undefined),
+      readDataDir(clone.dir, dataDir, WHAT),
+      new WorktreeFiles(clone.dir, WHAT).read(CRANE_CONFIG_FILE, { maxBytes: 1024 * 1024 }),
       clone.git.raw(['rev-parse', '-q', '--verify', 'HEAD']).then((out) => out.trim() || undefined, () => undefined),
     ]);
     return { files, craneConfig, commit };

@@ -1,9 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { MAX_REDIRECT_FILE_BYTES } from '../crane/datadir.ts';
 import { RaasError } from '../errors.ts';
 import { isHex64 } from '../image/model.ts';
 import { appPrefix, OBJECT_KINDS, objectKey } from '../publish/layout.ts';
 import type { ListedObject, Store } from '../storage/store.ts';
+import { WorktreeFiles } from '../platform/worktree-files.ts';
 import { attempt, check, some, type Check } from './checks.ts';
 import type { PublishedImage } from './deployed.ts';
 import { request, resolve } from './http.ts';
@@ -73,7 +74,15 @@ async function checkBackup(ctx: ImageContext, image: PublishedImage): Promise<Ch
   const differ: string[] = [];
   for (const file of image.files) {
     const copy = path.posix.join(ctx.isv, 'metadata', file.name.slice(`${ctx.isv}-`.length));
-    const text = await readFile(path.join(ctx.configDir, copy), 'utf8').catch(() => undefined);
+    // Read as part of the working copy: a link committed there is not followed.
+    let text: string | undefined;
+    try {
+      text = await new WorktreeFiles(ctx.configDir, 'configuration repository').read(copy, { maxBytes: MAX_REDIRECT_FILE_BYTES });
+    } catch (error) {
+      if (!(error instanceof RaasError)) throw error;
+      differ.push(error.message);
+      continue;
+    }
     if (text === undefined) missing.push(copy);
     else if (text !== file.text) differ.push(`${copy} differs from the deployed ${ctx.dataDir}/${file.name}`);
   }

@@ -12,13 +12,18 @@ function safeSegments(segments: readonly string[]): boolean {
   return segments.every((s) => s !== '' && !BAD_SEGMENT.test(s));
 }
 
+/**
+ * Why `key` is not a safe key (or key prefix, without its final "/"), or undefined. With
+ * path-style addressing a ".." segment in a key leaves the bucket (`../other/x` is bucket
+ * `other`), so no segment may be ".", "..", empty (a leading "/" included) or hold "\\".
+ */
+export function keyProblem(key: string): string | undefined {
+  return safeSegments(key.split('/')) ? undefined : 'keys are relative, with non-empty segments that do not start with "." and hold no "\\" or control characters';
+}
+
 export function checkKey(key: string, where: string): void {
-  if (!safeSegments(key.split('/'))) {
-    throw new InputError(`unsafe object key ${JSON.stringify(key)}`, {
-      where,
-      fix: 'keys are relative, with non-empty segments that do not start with "."',
-    });
-  }
+  const problem = keyProblem(key);
+  if (problem) throw new InputError(`unsafe object key ${JSON.stringify(key)}`, { where, fix: problem });
 }
 
 /** A listing prefix: "" or a key, optionally ending with "/". */
@@ -26,10 +31,12 @@ export function checkPrefix(prefix: string, where: string): void {
   if (prefix !== '') checkKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix, where);
 }
 
-/** "a/b/" for "a/b", "/a/b/" or "a/b/"; "" stays "". */
+/** "a/b/" for "a/b", "/a/b/" or "a/b/"; "" stays "". A prefix that is no safe key is refused (keyProblem). */
 export function normalizePrefix(prefix: string): string {
-  const trimmed = prefix.replace(/^\/+|\/+$/g, '');
-  return trimmed === '' ? '' : `${trimmed}/`;
+  const trimmed = prefix.replace(/^\/+|\/$/g, '');
+  if (trimmed === '') return '';
+  checkKey(trimmed, 'key prefix');
+  return `${trimmed}/`;
 }
 
 /** Percent-encode each segment of a key for use in a URL path, keeping the slashes. */

@@ -151,3 +151,38 @@ test('[<isv>] access and presign_lifetime: public and 20 minutes by default; pri
   assert.throws(() => parseConfig('r.cfg', `${base}presign_lifetime = 10081\n`, {}), /presign_lifetime: '10081' is not a whole number from 1 to 10080/);
   assert.throws(() => parseConfig('r.cfg', '[acme]\nstorage = file\nstorage_dir = /srv\naccess = private\n', {}), /\[acme\] access: access = private needs storage = s3/);
 });
+
+test('sections and keys given twice are refused with the file and line of both, as ConfigParser strict mode does', () => {
+  const text = '[aws]\nregion = a\nRegion = b\n\n[acme]\ns3_bucket = x\n\n[aws]\nprefix = p\n';
+  const error = thrown(() => parseConfig('r.cfg', text, {})) as ConfigError;
+  assert.ok(error instanceof ConfigError);
+  assert.match(error.message, /r\.cfg:3: key Region in \[aws\] is given again \(first at r\.cfg:2\)/);
+  assert.match(error.message, /r\.cfg:8: section \[aws\] is given again \(first at r\.cfg:1\)/);
+  assert.match(thrown(() => parseConfig('r.cfg', '[acme]\ns3_bucket = x\n[ACME]\ns3_bucket = y\n', {})) as Error + '', /r\.cfg:3: section \[ACME\] is given again \(first at r\.cfg:1\)/);
+});
+
+test('[aws] prefix is a key prefix: no segment leaves the bucket or breaks key rules', () => {
+  assert.equal(parseConfig('r.cfg', '[aws]\nprefix = team/registries/\n', {}).aws.prefix, 'team/registries/');
+  for (const bad of ['../other', 'a/../b', '/abs', 'a//b', 'a\\b', './x', 'x/.', 'x/.hidden']) {
+    assert.throws(() => parseConfig('r.cfg', `[aws]\nprefix = ${bad}\n`, {}), /r\.cfg:2 \[aws\] prefix: '.*' is not valid: keys are relative/, bad);
+  }
+});
+
+test('crane_data_dir never is or holds git\'s own directory, in any case or spelling', () => {
+  for (const bad of ['.git', '.GIT/data', 'crane/.Git', 'crane/.git./data', 'GIT~1/x', '../data', '/abs', 'crane//data', 'crane/./data']) {
+    assert.throws(() => parseConfig('r.cfg', `[acme]\ns3_bucket = bucket\ncrane_data_dir = ${bad}\n`, {}), /r\.cfg:3 \[acme\] crane_data_dir: '.*' is not valid/, bad);
+  }
+  assert.equal(isvConfig(parseConfig('r.cfg', '[acme]\ns3_bucket = bucket\ncrane_data_dir = meta/.gitkeep-not/data/\n', {}), 'acme').craneDataDir, 'meta/.gitkeep-not/data/');
+});
+
+test('a secret too short to be masked is refused; every query value of a URL is masked, names kept', () => {
+  const error = thrown(() => parseConfig('r.cfg', '[openshift]\npassword = ab1\n', {})) as Error;
+  assert.match(error.message, /r\.cfg:2 \[openshift\] password: the value is shorter than 4 characters/);
+  assert.ok(!error.message.includes('ab1'));
+  assert.equal(
+    scrub('GET https://acct.blob.core.windows.net/c/x.tar?sv=2024-08-04&se=2031&sr=b&sp=r&sig=abc%2Bdef&flag&empty= done'),
+    'GET https://acct.blob.core.windows.net/c/x.tar?sv=***&se=***&sr=***&sp=***&sig=***&***&empty= done',
+  );
+  assert.equal(scrub('{"msg":"Downloading http://u:p@h/a.tar?token=t1#frag"}'), '{"msg":"Downloading http://***@h/a.tar?token=***"}');
+  assert.equal(scrub('see https://example.com/path and s3://bucket/key'), 'see https://example.com/path and s3://bucket/key');
+});

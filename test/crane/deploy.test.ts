@@ -118,6 +118,32 @@ describe('deployMetadata', () => {
     );
     assert.equal(await commitCount(remote), 1);
   });
+
+  it('never reports a file deployed that git did not take as written (attributes in the repository rewrite it)', async (t) => {
+    const root = await tempDir(t);
+    const remote = await makeBareRepo(path.join(root, 'app.git'), { files: { ...CRANE_APP, '.gitattributes': '*.json working-tree-encoding=UTF-16LE\n' } });
+    const before = await git(remote, 'rev-parse', 'master');
+    // An odd length does not decode as UTF-16 (git add fails); an even one does, into other bytes than written.
+    for (const [text, message] of [['{"v": 1}\n', /git cannot stage crane\/data\/acme-app\.json/], ['{"v": 12}\n', /git did not take crane\/data\/acme-app\.json as raas wrote it .*nothing was committed/]] as const) {
+      await assert.rejects(
+        deployMetadata({ remote, workDir: path.join(root, 'work'), files: [{ name: 'acme-app.json', text }], message: 'm', logger }),
+        (error: Error) => error instanceof OperationError && message.test(error.message),
+      );
+    }
+    assert.equal(await git(remote, 'rev-parse', 'master'), before);
+  });
+
+  it('never replaces a deployed file of another repository, and refuses links in the data directory', async (t) => {
+    const { remote, workDir } = await setup(t);
+    const file = (id: string) => JSON.stringify({ 'repo-registry-id': id });
+    await deployMetadata({ remote, workDir, files: [{ name: 'acme-app.json', text: file('acme/app') }], message: 'a', logger });
+    const before = await git(remote, 'rev-parse', 'master');
+    await assert.rejects(
+      deployMetadata({ remote, workDir, files: [{ name: 'acme-app.json', text: file('acme-app') }], message: 'b', logger }),
+      (error: Error) => error instanceof InputError && /crane\/data\/acme-app\.json publishes 'acme\/app'; raas will not replace it with a file for 'acme-app'/.test(error.message),
+    );
+    assert.equal(await git(remote, 'rev-parse', 'master'), before);
+  });
 });
 
 describe('readDeployedMetadata', () => {

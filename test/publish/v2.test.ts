@@ -106,17 +106,33 @@ describe('buildManifest', () => {
 
 describe('nextV2RedirectFile', () => {
   const input = { repository: 'acme-app', registryId: 'acme/app', url: 'https://s/acme-app/v2/', schema2: ['2.0', `sha256:${'2'.repeat(64)}`] };
-  const previous = (url: string) => JSON.stringify({ version: 3, url, schema2_data: ['1.0', `sha256:${'1'.repeat(64)}`, '../bad'] });
+  const previous = (url: string, refs: unknown[] = ['1.0', `sha256:${'1'.repeat(64)}`], id = 'acme/app') => ({
+    file: 'crane/data/acme-acme-app@v2.json',
+    text: JSON.stringify({ type: 'pulp-docker-redirect', version: 3, repository: 'acme-app', 'repo-registry-id': id, url, protected: false, schema2_data: refs }),
+  });
 
-  it('keeps what the deployed file lists under the same url, and drops what is not a tag or digest', () => {
+  it('keeps what the deployed file lists under the same url', () => {
     const next = JSON.parse(nextV2RedirectFile(input, previous(input.url), silentLogger()));
     assert.deepEqual(next.schema2_data, ['1.0', '2.0', `sha256:${'1'.repeat(64)}`, `sha256:${'2'.repeat(64)}`]);
     assert.equal(next.version, 3);
   });
 
-  it('starts over when the url changed or the file is not JSON', () => {
-    for (const text of [previous('https://elsewhere/'), 'not json']) {
-      assert.deepEqual(JSON.parse(nextV2RedirectFile(input, text, silentLogger())).schema2_data, ['2.0', `sha256:${'2'.repeat(64)}`]);
+  it('starts over when the url changed', () => {
+    assert.deepEqual(JSON.parse(nextV2RedirectFile(input, previous('https://elsewhere/'), silentLogger())).schema2_data, ['2.0', `sha256:${'2'.repeat(64)}`]);
+  });
+
+  it('refuses, naming the file, a deployed file that is not JSON, lists what is neither a tag nor a digest, or is another image\'s', () => {
+    const cases: [{ file: string; text: string }, RegExp][] = [
+      [{ file: 'crane/data/acme-acme-app@v2.json', text: 'not json' }, /is not valid JSON/],
+      [previous(input.url, ['1.0', '../bad']), /schema2_data lists "\.\.\/bad"/],
+      [previous(input.url, 'x' as never), /schema2_data must be a list/],
+      [previous(input.url, ['1.0'], 'acme-app'), /publishes 'acme-app'/],
+    ];
+    for (const [file, message] of cases) {
+      assert.throws(() => nextV2RedirectFile(input, file, silentLogger()), (error: Error) => {
+        assert.ok(error instanceof InputError && message.test(error.message) && error.where!.includes(file.file), error.message);
+        return true;
+      });
     }
   });
 });

@@ -1,5 +1,6 @@
-import { buildV3Redirect, isSchema2Ref, serializeRedirect } from '../../crane/redirect.ts';
+import { buildV3Redirect, serializeRedirect } from '../../crane/redirect.ts';
 import type { Logger } from '../../log.ts';
+import { checkPreviousRedirect } from '../metadata.ts';
 
 export interface V2RedirectInput {
   readonly repository: string;
@@ -14,19 +15,15 @@ export interface V2RedirectInput {
  * The ISV's v2 redirect file after this push: what the deployed one lists plus this push's
  * tags and digests, so a push never unpublishes an earlier tag (its manifest stays in the
  * store). When the URL changed, the old entries are not under the new URL and are dropped.
+ * `previous` is the deployed file, checked like the v1 file before anything is carried over.
  */
-export function nextV2RedirectFile(input: V2RedirectInput, previousText: string | undefined, logger: Logger): string {
+export function nextV2RedirectFile(input: V2RedirectInput, previous: { readonly file: string; readonly text: string } | undefined, logger: Logger): string {
   const refs = new Set<string>();
-  if (previousText !== undefined) {
-    let previous: { version?: unknown; url?: unknown; schema2_data?: unknown } | undefined;
-    try {
-      previous = JSON.parse(previousText) as typeof previous;
-    } catch {
-      logger.warn(`the deployed v2 metadata for ${input.registryId} is not valid JSON; replacing it`);
-    }
-    if (previous?.version === 3 && previous.url === input.url && Array.isArray(previous.schema2_data)) {
-      for (const ref of previous.schema2_data) if (typeof ref === 'string' && isSchema2Ref(ref)) refs.add(ref);
-    } else if (previous) {
+  if (previous !== undefined) {
+    const data = checkPreviousRedirect(previous.file, previous.text, input.registryId);
+    if (data.version === 3 && data.url === input.url) {
+      for (const ref of data.schema2_data as string[]) refs.add(ref);
+    } else {
       logger.warn(`the deployed v2 metadata for ${input.registryId} had another version or URL; replacing it`);
     }
   }

@@ -93,7 +93,8 @@ export async function prepareV2(options: V2Options): Promise<V2Publication> {
     redirectFile(deployed) {
       const schema2 = [...plan.manifests.keys(), ...new Set([...plan.manifests.values()].map((m) => m.digest))];
       const input = { repository: `${options.isv}-${flatName}`, registryId: image, url, schema2 };
-      return { name: metadataName, text: nextV2RedirectFile(input, deployed.get(metadataName), logger) };
+      const previous = deployed.get(metadataName);
+      return { name: metadataName, text: nextV2RedirectFile(input, previous === undefined ? undefined : { file: metadataName, text: previous }, logger) };
     },
   };
 }
