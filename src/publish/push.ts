@@ -111,14 +111,14 @@ export async function push(request: PushRequest): Promise<PushReport> {
 
     const archive = await obtainArchive({
       isv: isv.name, image, file: request.file, cwd: request.cwd, exportUrl: config.pulp.exportUrl,
-      workDir: request.workDir, logger, signal, maxDownloadBytes: 64 * 1024 ** 3, onProgress: request.progress?.download,
+      workDir: request.workDir, logger, signal, maxDownloadBytes: 64 * 1024 ** 3, timeouts: config.pulp.timeouts, onProgress: request.progress?.download,
     });
     const repo = await readArchive(archive.path, { workDir: request.workDir, logger, limits: request.limits, signal });
     logger.info(`Read ${repo.format} archive ${archive.origin}: ${repo.images.length} layers, tags ${[...repo.tags.keys()].join(', ') || '(none)'}`);
     if (repo.archiveName && repo.archiveName !== image) logger.warn(`the archive calls the image ${repo.archiveName}; publishing it as ${image}`);
     const tags = resolveTags(repo, request.tag);
 
-    const baseFiles = await loadBaseMetadata(config.redhat.metadata, signal);
+    const baseFiles = await loadBaseMetadata(config.redhat.metadata, signal, config.pulp.timeouts);
     const hosted = maskedLayersFromCraneFiles(baseFiles.map((f) => ({ name: f.origin, text: f.text })));
     const masks = new Set([...config.redhat.maskLayers, ...hosted.keys()]);
     const { upload: published, masked } = partitionMasked(repo, masks);

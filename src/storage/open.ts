@@ -22,6 +22,7 @@ export function openStore(isv: IsvConfig, aws: AwsConfig, logger: Logger, journa
     publicUrl: storage.publicUrl,
     maxConcurrency: aws.maxConcurrency,
     partSize: aws.partSize,
+    requestTimeoutMs: aws.requestTimeoutMs,
     journal,
     logger,
   });
