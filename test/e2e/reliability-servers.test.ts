@@ -35,14 +35,15 @@ function assertFailedCleanly(done: { code: number; stdout: string; stderr: strin
   assert.equal(done.stdout, '');
 }
 
-async function worldWithArchive(t: TestContext, storage: 'file' | 's3' = 'file'): Promise<{ world: World; file: string }> {
-  const world = await makeWorld(t, { storage, extraCfg: PULP_TIMEOUTS });
+async function worldWithArchive(t: TestContext, storage: 'file' | 's3' = 'file', extraCfg = PULP_TIMEOUTS): Promise<{ world: World; file: string }> {
+  const world = await makeWorld(t, { storage, extraCfg });
   const good = await makeExample({ dir: world.root, format: 'pulp', layers: 2, tag: '1.0' });
   return { world, file: good.file };
 }
 
 test('base-image metadata that streams without end is cut at 8 MiB while it streams: memory stays flat', async (t) => {
-  const { world, file } = await worldWithArchive(t);
+  // The default timeouts: the cap alone must stop this.
+  const { world, file } = await worldWithArchive(t, 'file', '');
   const server = await hostileServer(t, 'endless');
   const url = `${server.url}/redhat-base.json`;
   await editConfig(world, (cfg) => cfg.replace(/^mask_layers = (.*)$/m, `mask_layers = $1\nmetadata = ${url}`));
