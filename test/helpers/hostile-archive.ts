@@ -232,8 +232,9 @@ export async function pulpWithZeroLayer(file: string, layerMiB: number): Promise
   const entries = pulpEntries({ repoId: 'acme-app', registryId: 'acme/app', images: [image!], tags: { latest: image!.id } });
   const layerPath = `web/${image!.id}/layer`;
   const before = tarBuffer(entries.filter((e) => e.path !== layerPath)).subarray(0, -END_OF_ARCHIVE.length);
+  // An entry without a body is its header alone (with a PAX header first past 8 GiB).
   const header = tarEntry({ path: layerPath, size: layerMiB * MiB });
-  await gzipWithZeros(file, Buffer.concat([before, header.subarray(0, 512)]), layerMiB, END_OF_ARCHIVE);
+  await gzipWithZeros(file, Buffer.concat([before, header]), layerMiB, END_OF_ARCHIVE);
   return { image: 'acme/app', tag: 'latest' };
 }
 
@@ -243,7 +244,7 @@ export async function sparsePulpExport(file: string, layerMiB: number): Promise<
   const entries = pulpEntries({ repoId: 'acme-app', registryId: 'acme/app', images: [image!], tags: { latest: image!.id } });
   const layerPath = `web/${image!.id}/layer`;
   const before = tarBuffer(entries.filter((e) => e.path !== layerPath)).subarray(0, -END_OF_ARCHIVE.length);
-  const header = tarEntry({ path: layerPath, size: layerMiB * MiB }).subarray(0, 512);
+  const header = tarEntry({ path: layerPath, size: layerMiB * MiB });
   const head = Buffer.concat([before, header]);
   await writeFile(file, head);
   const { open } = await import('node:fs/promises');
