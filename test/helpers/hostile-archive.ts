@@ -308,13 +308,17 @@ export async function editConfig(world: World, edit: (text: string) => string): 
   await git(world.configDir, 'push', '-q');
 }
 
-/** A tmpfs of `size` (e.g. "8m") mounted on `dir`, unmounted after the test; undefined when mounting is not allowed here. */
-export async function tinyTmpfs(t: TestContext, dir: string, size: string): Promise<string | undefined> {
+/** A fresh tmpfs of `size` (e.g. "8m"), unmounted and removed after the test; undefined when mounting is not allowed here. */
+export async function tinyTmpfs(t: TestContext, size: string): Promise<string | undefined> {
   const { execa } = await import('execa');
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const dir = await mkdtemp(path.join((await import('node:os')).tmpdir(), 'raas-full-tmp-'));
   const mounted = await execa('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { reject: false });
-  if (mounted.exitCode !== 0) return undefined;
-  t.after(() => execa('umount', ['-l', dir], { reject: false }));
-  return dir;
+  t.after(async () => {
+    if (mounted.exitCode === 0) await execa('umount', ['-l', dir], { reject: false });
+    await rm(dir, { recursive: true, force: true });
+  });
+  return mounted.exitCode === 0 ? dir : undefined;
 }
 
 // ----------------------------------------------------------------------------- hostile servers
