@@ -22,6 +22,16 @@ export interface AwsConfig {
    * when_required for a custom endpoint.
    */
   readonly checksums: ChecksumMode | undefined;
+  /** `request_timeout`: how long an S3 connection may stay silent (connecting, awaiting the answer, mid-transfer) before the attempt is given up and retried. */
+  readonly requestTimeoutMs: number;
+}
+
+/** Bounds on every http(s) download (archives, base-image metadata URLs): `[pulp] connect_timeout`, `stall_timeout`. */
+export interface DownloadTimeouts {
+  /** From the request to the response headers. */
+  readonly connectMs: number;
+  /** Longest pause between two pieces of a response body. */
+  readonly stallMs: number;
 }
 
 export const CHECKSUM_MODES = ['when_supported', 'when_required'] as const;
@@ -75,7 +85,7 @@ export interface Config {
     /** Base-image Crane metadata: directories (absolute) and http(s) URLs. */
     readonly metadata: readonly string[];
   };
-  readonly pulp: { readonly exportUrl: string | undefined };
+  readonly pulp: { readonly exportUrl: string | undefined; readonly timeouts: DownloadTimeouts };
   readonly openshift: OpenShiftConfig;
   readonly aws: AwsConfig;
   readonly isvs: ReadonlyMap<string, IsvConfig>;

@@ -19,9 +19,9 @@ const COMMON_SECTIONS = ['redhat', 'pulp', 'openshift', 'aws'] as const;
 
 const KNOWN_KEYS: Record<string, readonly string[]> = {
   redhat: ['mask_layers', 'metadata'],
-  pulp: ['export_url'],
+  pulp: ['export_url', 'connect_timeout', 'stall_timeout'],
   openshift: ['server_url', 'app_git_url', 'cartridge', 'username', 'password', 'auth_token'],
-  aws: ['access_key_id', 'secret_access_key', 'session_token', 'region', 'endpoint', 'force_path_style', 'prefix', 'acl', 'max_concurrency', 'part_size', 'checksums'],
+  aws: ['access_key_id', 'secret_access_key', 'session_token', 'region', 'endpoint', 'force_path_style', 'prefix', 'acl', 'max_concurrency', 'part_size', 'checksums', 'request_timeout'],
   isv: [
     'storage', 's3_bucket', 'storage_dir', 'public_url', 'platform', 'openshift_domain', 'openshift_app',
     'openshift_scale', 'openshift_gear_size', 'app_remote', 'registry_url', 'crane_data_dir',
@@ -270,9 +270,14 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
     // 0 stands for "not set" (and for a refused value, whose problem is already recorded).
     partSize: withValue(awsReader.integer('part_size', 0, 5, 5120) || undefined, (mib) => mib * 1024 * 1024),
     checksums: awsReader.choice('checksums', CHECKSUM_MODES, undefined),
+    requestTimeoutMs: awsReader.integer('request_timeout', 60, 1, 3600) * 1000,
   };
 
-  const pulp = { exportUrl: reader('pulp').url('export_url') };
+  const pulpReader = reader('pulp');
+  const pulp = {
+    exportUrl: pulpReader.url('export_url'),
+    timeouts: { connectMs: pulpReader.integer('connect_timeout', 30, 1, 3600) * 1000, stallMs: pulpReader.integer('stall_timeout', 60, 1, 3600) * 1000 },
+  };
 
   const isvs = new Map<string, IsvConfig>();
   for (const section of doc.sections.keys()) {

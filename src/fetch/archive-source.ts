@@ -19,6 +19,7 @@ export interface ArchiveRequest {
   readonly logger: Logger;
   readonly signal?: AbortSignal;
   readonly maxDownloadBytes: number;
+  readonly timeouts?: DownloadOptions['timeouts'];
   readonly onProgress?: DownloadOptions['onProgress'];
 }
 
@@ -65,6 +66,7 @@ export async function obtainArchive(request: ArchiveRequest): Promise<ObtainedAr
       logger,
       signal: request.signal,
       maxBytes: request.maxDownloadBytes,
+      timeouts: request.timeouts,
       onProgress: request.onProgress,
     });
     return { path: target, origin: scrub(url) };

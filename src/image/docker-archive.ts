@@ -7,6 +7,7 @@ import {
   asOptionalString,
   asString,
   asStringArray,
+  countDescriptors,
   isObject,
   namedDigestHex,
   readJsonEntry,
@@ -58,10 +59,18 @@ export async function readDockerArchive(index: TarIndex, { limits, logger }: Rea
     const manifest = await readJsonEntry(index, 'manifest.json', limits);
     tagSource = 'entry "manifest.json"';
     const items = asArray(manifest.value, 'manifest.json', manifest.fail);
+    countDescriptors(index, items.length, limits, 'entry "manifest.json"');
+    // Items naming the same config and layers are one image, however many there are (one per tag, or an attack).
+    const seen = new Map<string, ImageDraft[]>();
     for (const [i, value] of items.entries()) {
       const item = asObject(value, `item ${i}`, manifest.fail);
-      const images = await readManifestItem(index, manifest, i, item, legacy, limits);
-      drafts.push(...images);
+      const key = JSON.stringify([item['Config'], item['Layers']]);
+      let images = seen.get(key);
+      if (!images) {
+        images = await readManifestItem(index, manifest, i, item, legacy, limits);
+        seen.set(key, images);
+        drafts.push(...images);
+      }
       const top = images.at(-1)!.id;
       const repoTags = item['RepoTags'];
       for (const ref of repoTags === null || repoTags === undefined ? [] : asStringArray(repoTags, `item ${i} RepoTags`, manifest.fail)) {
@@ -102,6 +111,7 @@ async function readManifestItem(
 ): Promise<ImageDraft[]> {
   const configPath = asString(item['Config'], `item ${i} Config`, manifest.fail);
   const layerPaths = asStringArray(item['Layers'], `item ${i} Layers`, manifest.fail);
+  countDescriptors(index, layerPaths.length + 1, limits, `entry "manifest.json" item ${i}`);
   if (layerPaths.length === 0) manifest.fail(`item ${i} has no layers`);
   const config = await readJsonEntry(index, configPath, limits);
   const hex = namedDigestHex(configPath);

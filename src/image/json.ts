@@ -2,7 +2,7 @@ import { quoteName } from './entry-names.ts';
 import { isDigest, sha256Hex } from './digest.ts';
 import type { ArchiveLimits } from './limits.ts';
 import type { Digest } from './model.ts';
-import type { TarIndex } from './tar-index.ts';
+import type { TarEntry, TarIndex } from './tar-index.ts';
 
 /**
  * Reading JSON metadata from an archive with its size and nesting capped, and checking
@@ -19,11 +19,62 @@ export interface JsonFile {
   readonly fail: Fail;
 }
 
-export async function readJsonEntry(index: TarIndex, path: string, limits: ArchiveLimits): Promise<JsonFile> {
+/**
+ * What one archive's metadata has cost so far. An archive may name one file many times
+ * (an index listing one manifest 300 times, manifest.json naming one config 100 times):
+ * each file is read and parsed once, and only distinct files count towards
+ * maxMetadataBytes, so time and memory follow the archive's size, not its references.
+ */
+interface Spent {
+  readonly files: Map<string, Promise<JsonFile>>;
+  readonly entries: Set<TarEntry>;
+  bytes: number;
+  descriptors: number;
+}
+
+const spending = new WeakMap<TarIndex, Spent>();
+
+function spentOn(index: TarIndex): Spent {
+  let spent = spending.get(index);
+  if (!spent) {
+    spent = { files: new Map(), entries: new Set(), bytes: 0, descriptors: 0 };
+    spending.set(index, spent);
+  }
+  return spent;
+}
+
+/** Count `n` more descriptors against maxDescriptors (index entries, configs, layers, manifest.json items). */
+export function countDescriptors(index: TarIndex, n: number, limits: ArchiveLimits, where: string): void {
+  const spent = spentOn(index);
+  spent.descriptors += n;
+  if (spent.descriptors > limits.maxDescriptors) {
+    index.fail(`${where}: more than ${limits.maxDescriptors} descriptors in the archive's metadata (limit maxDescriptors)`);
+  }
+}
+
+/** A JSON metadata entry, read and parsed once per archive however often it is named. */
+export function readJsonEntry(index: TarIndex, path: string, limits: ArchiveLimits): Promise<JsonFile> {
+  const spent = spentOn(index);
+  let file = spent.files.get(path);
+  if (!file) {
+    file = readOnce(index, path, limits, spent);
+    spent.files.set(path, file);
+  }
+  return file;
+}
+
+async function readOnce(index: TarIndex, path: string, limits: ArchiveLimits, spent: Spent): Promise<JsonFile> {
   const fail: Fail = (rule) => index.fail(`entry ${quoteName(path)}: ${rule}`);
   const entry = index.file(path) ?? fail('is not in the archive');
   if (entry.size > limits.maxJsonBytes) {
     fail(`JSON metadata of ${entry.size} bytes exceeds the limit of ${limits.maxJsonBytes} (limit maxJsonBytes; a JSON bomb?)`);
+  }
+  if (!spent.entries.has(entry)) {
+    spent.entries.add(entry);
+    spent.bytes += entry.size;
+    if (spent.bytes > limits.maxMetadataBytes) {
+      fail(`the archive's JSON metadata adds up to more than ${limits.maxMetadataBytes} bytes (limit maxMetadataBytes)`);
+    }
   }
   const bytes = await index.read(entry);
   return { path, bytes, value: parseJson(bytes, limits.maxJsonDepth, fail), fail };

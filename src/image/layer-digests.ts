@@ -25,7 +25,7 @@ export type LayerDigester = (image: V1Image) => Promise<LayerDigests>;
  * manifest (digest and diff_id) and the part hashes an S3 upload signs each request with.
  * `partSize` is how the store cuts an object of a given size (undefined: one piece).
  */
-export function layerDigester(partSize: (size: number) => number | undefined = () => undefined, cache?: DigestCache): LayerDigester {
+export function layerDigester(partSize: (size: number) => number | undefined = () => undefined, cache?: DigestCache, signal?: AbortSignal): LayerDigester {
   const done = new Map<V1Image, Promise<LayerDigests>>();
   const digest = async (image: V1Image): Promise<LayerDigests> => {
     const size = partSize(image.layer.size);
@@ -33,7 +33,7 @@ export function layerDigester(partSize: (size: number) => number | undefined = (
     const gunzip = image.diffId === undefined && (await isGzip(image.layer));
     const cached = cache?.get(image.layer, size, gunzip);
     if (cached) return cached;
-    const digests = await digestLayer(image.layer, size, gunzip);
+    const digests = await digestLayer(image.layer, size, gunzip, signal);
     cache?.set(image.layer, size, digests);
     return digests;
   };
@@ -47,7 +47,8 @@ export function layerDigester(partSize: (size: number) => number | undefined = (
   };
 }
 
-async function digestLayer(blob: Blob, partSize: number | undefined, gunzip: boolean): Promise<LayerDigests> {
+/** `signal` ends the pass at once: hashing a large layer takes long enough for SIGINT to matter. */
+async function digestLayer(blob: Blob, partSize: number | undefined, gunzip: boolean, signal: AbortSignal | undefined): Promise<LayerDigests> {
   const whole = createHash('sha256');
   const parts = new PartHashes(blob.size, partSize);
   const tar = createHash('sha256');
@@ -64,8 +65,10 @@ async function digestLayer(blob: Blob, partSize: number | undefined, gunzip: boo
     for await (const chunk of chunks) tar.update(chunk);
   };
   try {
-    await (gunzip ? pipeline(blob.open(), hashing, createGunzip(), drain) : pipeline(blob.open(), hashing, drain));
+    const options = { signal };
+    await (gunzip ? pipeline(blob.open(), hashing, createGunzip(), drain, options) : pipeline(blob.open(), hashing, drain, options));
   } catch (error) {
+    if (signal?.aborted) throw signal.reason ?? error;
     throw new InputError(`cannot read the layer: ${(error as Error).message}`, { where: blob.where, fix: 'the archive is corrupt; export it again' });
   }
   if (read !== blob.size) {

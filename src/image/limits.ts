@@ -18,6 +18,16 @@ export interface ArchiveLimits {
   readonly maxHeaderBytes: number;
   /** Length of one entry name or link target, in UTF-8 bytes. */
   readonly maxPathBytes: number;
+  /** Bytes of all the distinct JSON metadata files read from one archive together. */
+  readonly maxMetadataBytes: number;
+  /** Descriptors (index entries, configs, layers, manifest.json items and their layers) in one archive. */
+  readonly maxDescriptors: number;
+  /**
+   * Share of the free space in the scratch directory (TMPDIR) that decompressing may use,
+   * in percent, measured when decompression starts: the disk must not fill before the
+   * archive is refused.
+   */
+  readonly maxUnpackedFreePercent: number;
 }
 
 export const DEFAULT_LIMITS: ArchiveLimits = {
@@ -27,7 +37,13 @@ export const DEFAULT_LIMITS: ArchiveLimits = {
   maxJsonDepth: 64,
   maxHeaderBytes: 1024 ** 2,
   maxPathBytes: 4096,
+  maxMetadataBytes: 64 * 1024 ** 2,
+  maxDescriptors: 10_000,
+  maxUnpackedFreePercent: 90,
 };
+
+/** Limits that are percentages. */
+const PERCENT: ReadonlySet<string> = new Set(['maxUnpackedFreePercent']);
 
 export const resolveLimits = (overrides: Partial<ArchiveLimits> = {}): ArchiveLimits => ({ ...DEFAULT_LIMITS, ...overrides });
 
@@ -45,6 +61,9 @@ export function parseLimits(text: string | undefined): Partial<ArchiveLimits> {
     }
     if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
       throw new ConfigError(`'${value}' is not a positive whole number`, { where: `${LIMITS_VARIABLE} ${name}`, fix: `write ${name}=<number>` });
+    }
+    if (PERCENT.has(name) && n > 100) {
+      throw new ConfigError(`'${value}' is more than 100 (a percentage)`, { where: `${LIMITS_VARIABLE} ${name}`, fix: `write ${name}=<1 to 100>` });
     }
     limits[name] = n;
   }

@@ -1,6 +1,6 @@
 import { digestHex } from './digest.ts';
 import { quoteName } from './entry-names.ts';
-import { asArray, asDigest, asObject, asSize, asString, isObject, readJsonEntry, verifySha256, type Fail, type JsonFile } from './json.ts';
+import { asArray, asDigest, asObject, asSize, asString, countDescriptors, isObject, readJsonEntry, verifySha256, type Fail, type JsonFile } from './json.ts';
 import type { ArchiveLimits } from './limits.ts';
 import type { Digest, ImageRepository } from './model.ts';
 import type { ReaderContext } from './read.ts';
@@ -61,12 +61,20 @@ export async function readOci(index: TarIndex, { limits }: ReaderContext): Promi
 
   const top = await readJsonEntry(index, 'index.json', limits);
   const manifests = asArray(asObject(top.value, 'index.json', top.fail)['manifests'], '"manifests"', top.fail);
+  countDescriptors(index, manifests.length, limits, 'entry "index.json"');
   const drafts: ImageDraft[] = [];
   const tags = new TagSet();
+  // One image per digest, however many descriptors (tags) name it.
+  const byDigest = new Map<Digest, ImageDraft[]>();
+  const reader: ImageReader = { index, limits, derived: new Map() };
   for (const [i, value] of manifests.entries()) {
     const d = descriptor(value, `manifests[${i}]`, top.fail);
-    const images = await readImage(index, await imageManifest(index, d, limits, 0), limits);
-    drafts.push(...images);
+    let images = byDigest.get(d.digest);
+    if (!images) {
+      images = await readImage(reader, await imageManifest(index, d, limits, 0));
+      byDigest.set(d.digest, images);
+      drafts.push(...images);
+    }
     const reference = referenceOf(d, (rule) => top.fail(`manifests[${i}] ${rule}`));
     if (reference) tags.add(reference[0], reference[1], images.at(-1)!.id, top.fail);
   }
@@ -90,9 +98,9 @@ async function imageManifest(index: TarIndex, d: Descriptor, limits: ArchiveLimi
   if (!INDEX_TYPES.has(d.mediaType)) index.fail(`descriptor ${d.digest}: unsupported media type ${quoteName(d.mediaType)}`);
   if (depth >= MAX_INDEX_DEPTH) index.fail(`descriptor ${d.digest}: image indexes nested more than ${MAX_INDEX_DEPTH} deep`);
   const file = await readBlob(index, d, 'image index', limits);
-  const children = asArray(asObject(file.value, 'image index', file.fail)['manifests'], '"manifests"', file.fail).map((v, i) =>
-    descriptor(v, `manifests[${i}]`, file.fail),
-  );
+  const listed = asArray(asObject(file.value, 'image index', file.fail)['manifests'], '"manifests"', file.fail);
+  countDescriptors(index, listed.length, limits, `entry ${quoteName(file.path)}`);
+  const children = listed.map((v, i) => descriptor(v, `manifests[${i}]`, file.fail));
   const platformOf = (c: Descriptor) => [c.platform?.['os'], c.platform?.['architecture'], c.platform?.['variant']].filter(Boolean).join('/');
   const amd64 = children.filter((c) => c.platform?.['os'] === 'linux' && c.platform['architecture'] === 'amd64');
   if (amd64.length !== 1) {
@@ -104,11 +112,20 @@ async function imageManifest(index: TarIndex, d: Descriptor, limits: ArchiveLimi
   return imageManifest(index, amd64[0]!, limits, depth + 1);
 }
 
-async function readImage(index: TarIndex, manifestFile: JsonFile, limits: ArchiveLimits): Promise<ImageDraft[]> {
+/** What reading images shares across manifests: v1 ids derived once per config. */
+interface ImageReader {
+  readonly index: TarIndex;
+  readonly limits: ArchiveLimits;
+  readonly derived: Map<Digest, ReturnType<typeof deriveV1Images>>;
+}
+
+async function readImage({ index, limits, derived: derivedByConfig }: ImageReader, manifestFile: JsonFile): Promise<ImageDraft[]> {
   const { fail } = manifestFile;
   const manifest = asObject(manifestFile.value, 'image manifest', fail);
   const configDescriptor = descriptor(manifest['config'], 'config', fail);
-  const layers = asArray(manifest['layers'], '"layers"', fail).map((v, i) => descriptor(v, `layers[${i}]`, fail));
+  const listed = asArray(manifest['layers'], '"layers"', fail);
+  countDescriptors(index, listed.length + 1, limits, `entry ${quoteName(manifestFile.path)}`);
+  const layers = listed.map((v, i) => descriptor(v, `layers[${i}]`, fail));
   if (layers.length === 0) fail('the image has no layers');
 
   const configFile = await readBlob(index, configDescriptor, 'config', limits);
@@ -123,11 +140,15 @@ async function readImage(index: TarIndex, manifestFile: JsonFile, limits: Archiv
     if (entry.size !== d.size) index.fail(`entry ${quoteName(path)}: layer of ${entry.size} bytes, but its descriptor declares ${d.size}`);
     return entry;
   });
-  let derived;
-  try {
-    derived = deriveV1Images(config, diffIds);
-  } catch (err) {
-    return configFile.fail(`cannot derive v1 ids: ${(err as Error).message}`);
+  // The ids follow from the config alone (its diff_ids included), so manifests sharing a config share them.
+  let derived = derivedByConfig.get(configDescriptor.digest);
+  if (!derived) {
+    try {
+      derived = deriveV1Images(config, diffIds);
+    } catch (err) {
+      return configFile.fail(`cannot derive v1 ids: ${(err as Error).message}`);
+    }
+    derivedByConfig.set(configDescriptor.digest, derived);
   }
   return derived.map((v1, j) => ({
     ...v1,

@@ -22,6 +22,8 @@ export interface ReadOptions {
   readonly workDir: string;
   readonly limits?: Partial<ArchiveLimits>;
   readonly logger?: Logger;
+  /** Stops decompression and indexing at once (SIGINT, SIGTERM). */
+  readonly signal?: AbortSignal;
 }
 
 const READERS: Readonly<Record<ArchiveFormat, (index: TarIndex, context: ReaderContext) => Promise<ImageRepository>>> = {
@@ -38,7 +40,7 @@ const READERS: Readonly<Record<ArchiveFormat, (index: TarIndex, context: ReaderC
 export async function readArchive(path: string, options: ReadOptions): Promise<ImageRepository> {
   const limits = resolveLimits(options.limits);
   const logger = options.logger ?? silentLogger();
-  const index = await TarIndex.open(path, options.workDir, limits);
+  const index = await TarIndex.open(path, options.workDir, limits, options.signal);
   try {
     const format = detectFormat(index);
     logger.debug({ archive: path, format, entries: index.paths().length }, `reading ${path} as ${format}`);

@@ -1,13 +1,15 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { InputError } from '../errors.ts';
+import { freeBytes, isNoSpace, noSpaceError, SPACE_FIX } from '../disk-space.ts';
+import { InputError, OperationError } from '../errors.ts';
 import { foldKey, linkTarget, quoteName } from './entry-names.ts';
-import type { ArchiveLimits } from './limits.ts';
+import { LIMITS_VARIABLE, type ArchiveLimits } from './limits.ts';
 import type { Blob } from './model.ts';
+import { BLOCK, checksumValid } from './tar-header.ts';
 import { walkTar, type RawEntry } from './tar-walk.ts';
 
 export interface TarEntry extends RawEntry {
@@ -107,7 +109,8 @@ export class TarIndex {
     if (this.#tempDir) await rm(this.#tempDir, { recursive: true, force: true });
   }
 
-  static async open(archive: string, workDir: string, limits: ArchiveLimits): Promise<TarIndex> {
+  /** `signal` stops decompression and indexing at once (SIGINT, SIGTERM); the partial copy is removed. */
+  static async open(archive: string, workDir: string, limits: ArchiveLimits, signal?: AbortSignal): Promise<TarIndex> {
     const fail = (message: string, fix?: string): never => {
       throw new InputError(message, { where: archive, fix });
     };
@@ -126,8 +129,8 @@ export class TarIndex {
       index = new TarIndex(archive, archive, undefined);
     }
     try {
-      if (index.#tempDir) await gunzip(archive, index.tarFile, limits.maxUnpackedBytes, fail);
-      await index.#build(await walkTar(index.tarFile, limits, fail));
+      if (index.#tempDir) await gunzip(archive, index.tarFile, workDir, limits, fail, signal);
+      await index.#build(await walkTar(index.tarFile, limits, fail, signal));
       return index;
     } catch (err) {
       await index.dispose();
@@ -247,27 +250,59 @@ async function readMagic(archive: string, fail: (message: string) => never): Pro
   }
 }
 
-async function gunzip(archive: string, out: string, maxBytes: number, fail: (message: string) => never): Promise<void> {
+/**
+ * Decompress into `out`, refusing as early as possible what cannot be a tar: the first
+ * block out of gzip must be a tar header (GiBs of zeros stop after one block, not after
+ * filling the disk), and the output is capped by maxUnpackedBytes and by a share of the
+ * space free in `workDir` when decompression starts.
+ */
+async function gunzip(archive: string, out: string, workDir: string, limits: ArchiveLimits, fail: (message: string, fix?: string) => never, signal?: AbortSignal): Promise<void> {
+  const free = await freeBytes(workDir);
+  const room = Math.floor((free * limits.maxUnpackedFreePercent) / 100);
   let total = 0;
-  const limit = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      total += chunk.length;
-      if (total > maxBytes) {
-        done(new InputError(`decompresses to more than ${maxBytes} bytes (limit maxUnpackedBytes; a tar bomb?)`, { where: archive }));
-      } else {
-        done(null, chunk);
+  let head: Buffer | undefined = Buffer.alloc(0);
+  const checkStart = (bytes: Buffer): void => {
+    const first = bytes.subarray(0, BLOCK);
+    if (first.length < BLOCK) fail(`not a tar archive: the gzip data decompresses to only ${bytes.length} bytes`);
+    if (first.every((b) => b === 0)) fail('not a tar archive: the decompressed data starts with a zero block, so it holds no tar entry');
+    if (!checksumValid(first)) fail('not a tar archive (no valid tar header at the start of the decompressed data)');
+  };
+  const checked = async function* (chunks: AsyncIterable<Buffer>) {
+    for await (const data of chunks) {
+      let chunk = data;
+      if (head) {
+        head = Buffer.concat([head, chunk]);
+        if (head.length < BLOCK) continue;
+        checkStart(head);
+        chunk = head;
+        head = undefined;
       }
-    },
-  });
+      total += chunk.length;
+      if (total > limits.maxUnpackedBytes) {
+        fail(`decompresses to more than ${limits.maxUnpackedBytes} bytes (limit maxUnpackedBytes; a tar bomb?)`, `if the archive is genuine, raise maxUnpackedBytes in ${LIMITS_VARIABLE}`);
+      }
+      if (total > room) {
+        throw new OperationError(
+          `decompressing needs more than ${room} bytes in ${workDir}: more than ${limits.maxUnpackedFreePercent}% of the ${free} bytes free there (limit maxUnpackedFreePercent)`,
+          { where: archive, fix: `${SPACE_FIX}; or give raas the archive uncompressed; or raise maxUnpackedFreePercent in ${LIMITS_VARIABLE}` },
+        );
+      }
+      yield chunk;
+    }
+    if (head) checkStart(head);
+  };
   try {
     await pipeline(
       createReadStream(archive, { highWaterMark: 1024 ** 2 }),
       createGunzip({ chunkSize: 1024 ** 2 }),
-      limit,
+      checked,
       createWriteStream(out),
+      { signal },
     );
   } catch (err) {
-    if (err instanceof InputError) throw err;
+    if (err instanceof InputError || err instanceof OperationError) throw err;
+    if (signal?.aborted) throw signal.reason ?? err;
+    if (isNoSpace(err)) throw noSpaceError(workDir, `decompressing ${archive}`, total, err);
     const code = (err as NodeJS.ErrnoException).code;
     if (code?.startsWith('Z_')) fail(`corrupt or truncated gzip data: ${(err as Error).message}`);
     throw err;

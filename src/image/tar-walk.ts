@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { Header, Pax, type HeaderData } from 'tar';
 import { entryNameProblem, nameProblem, normalizeName, quoteName } from './entry-names.ts';
 import type { ArchiveLimits } from './limits.ts';
+import { BLOCK, decodeHeader, parsePax, type HeaderBlock, type PaxRecords } from './tar-header.ts';
 
 /**
  * One pass over the 512-byte headers of a tar file, by offset. Bodies are skipped, never
@@ -26,13 +26,23 @@ export interface RawEntry {
 
 export type Fail = (message: string) => never;
 
-const BLOCK = 512;
-const TYPES: Readonly<Record<string, EntryType>> = { '0': 'file', '': 'file', '7': 'file', '1': 'hardlink', '2': 'symlink', '5': 'directory' };
-const SPECIAL: Readonly<Record<string, string>> = { '3': 'character device', '4': 'block device', '6': 'FIFO' };
+const TYPES: Readonly<Record<string, EntryType>> = { '0': 'file', '\0': 'file', '7': 'file', '1': 'hardlink', '2': 'symlink', '5': 'directory' };
+const EXTENSIONS = new Set(['x', 'g', 'L', 'K']);
+const SPECIAL: Readonly<Record<string, string>> = {
+  '3': 'character device',
+  '4': 'block device',
+  '6': 'FIFO',
+};
+/** Why a type is unsupported, where there is more to say. */
+const UNSUPPORTED: Readonly<Record<string, string>> = {
+  S: ' (an old-format GNU sparse file: GNU tar and Go rebuild its body from a sparse map, other readers do not)',
+};
+/** Checking for an abort after this many headers keeps the check off the profile and the reaction well under a second. */
+const SIGNAL_EVERY = 256;
 
 /** Extension headers seen since the last real entry; they describe the next one. */
 interface Pending {
-  pax?: HeaderData;
+  pax?: PaxRecords;
   longName?: string;
   longLink?: string;
 }
@@ -40,10 +50,10 @@ interface Pending {
 const isZero = (block: Buffer): boolean => block.every((b) => b === 0);
 const padded = (size: number): number => Math.ceil(size / BLOCK) * BLOCK;
 
-export async function walkTar(file: string, limits: ArchiveLimits, fail: Fail): Promise<RawEntry[]> {
+export async function walkTar(file: string, limits: ArchiveLimits, fail: Fail, signal?: AbortSignal): Promise<RawEntry[]> {
   const fh = await open(file, 'r');
   try {
-    return await walk(fh, (await fh.stat()).size, limits, fail);
+    return await walk(fh, (await fh.stat()).size, limits, fail, signal);
   } finally {
     await fh.close();
   }
@@ -55,10 +65,9 @@ async function readAt(fh: FileHandle, position: number, length: number): Promise
   return buf.subarray(0, bytesRead);
 }
 
-async function walk(fh: FileHandle, fileSize: number, limits: ArchiveLimits, fail: Fail): Promise<RawEntry[]> {
+async function walk(fh: FileHandle, fileSize: number, limits: ArchiveLimits, fail: Fail, signal: AbortSignal | undefined): Promise<RawEntry[]> {
   const entries: RawEntry[] = [];
   let pending: Pending = {};
-  let global: HeaderData | undefined;
   let headers = 0;
   const hasPending = () => pending.pax !== undefined || pending.longName !== undefined || pending.longLink !== undefined;
 
@@ -76,14 +85,19 @@ async function walk(fh: FileHandle, fileSize: number, limits: ArchiveLimits, fai
       break; // what follows the end-of-archive blocks is ignored, as every tar reader does
     }
     if (++headers > limits.maxEntries) fail(`more than ${limits.maxEntries} entries (limit maxEntries)`);
+    if (headers % SIGNAL_EVERY === 0) signal?.throwIfAborted();
 
-    const header = decodeHeader(block, pending.pax, global);
-    const shown = quoteName(header?.path ?? '');
-    if (!header?.cksumValid) {
-      fail(pos === 0 ? 'not a tar archive (no valid tar header at the start)' : `header at offset ${pos} (entry ${shown}): invalid header checksum`);
+    const decoded = decodeHeader(block);
+    if (!decoded.ok) {
+      if (pos === 0 && decoded.problem === 'invalid header checksum') fail('not a tar archive (no valid tar header at the start)');
+      fail(`header at offset ${pos} (entry ${quoteName(decoded.name)}): ${decoded.problem}`);
     }
-    const size = header.size;
-    if (size === undefined || !Number.isSafeInteger(size)) fail(`entry ${shown}: invalid size field`);
+    const header = decoded.header;
+    const shown = quoteName(pending.longName ?? pending.pax?.path ?? header.name);
+    const typeKey = header.typeflag;
+    // A PAX size describes the next real entry; Go never applies it to an extension header.
+    if (EXTENSIONS.has(typeKey) && pending.pax?.size !== undefined) fail(`entry ${shown}: a PAX size record followed by another extension header, which tar readers size differently`);
+    const size = pending.pax?.size ?? header.size;
     const offset = pos + BLOCK;
     if (offset + size > fileSize) {
       fail(`entry ${shown}: declared size of ${size} bytes runs past the end of the archive (truncated or corrupt)`);
@@ -93,25 +107,28 @@ async function walk(fh: FileHandle, fileSize: number, limits: ArchiveLimits, fai
       return readAt(fh, offset, size);
     };
 
-    const typeKey = header.typeKey;
     switch (typeKey) {
       case 'x':
       case 'g': {
         const text = await body();
         if (text.includes(0)) fail(`entry ${shown}: NUL character in PAX header`);
+        const records = parsePax(text);
+        if (typeof records === 'string') fail(`header at offset ${pos} (entry ${shown}): ${records}`);
         if (typeKey === 'x') {
-          pending.pax = Pax.parse(text.toString('utf8'), pending.pax);
-        } else {
-          global = Pax.parse(text.toString('utf8'), global, true);
-          // A global path or size would apply to every later entry; tar readers disagree on whether it does.
-          if (global.path !== undefined || global.linkpath !== undefined || global.size !== undefined) {
-            fail(`entry ${shown}: global PAX header sets a path, link or size`);
-          }
+          // Go keeps only the last of two PAX headers, GNU tar and node-tar merge them.
+          if (pending.pax) fail(`entry ${shown}: two PAX headers for one entry, which tar readers combine differently`);
+          pending.pax = records;
+        } else if (records.path !== undefined || records.linkpath !== undefined || records.size !== undefined) {
+          // GNU tar applies a global header to every later entry; Go and docker ignore it.
+          fail(`entry ${shown}: global PAX header sets a path, link or size, which tar readers apply differently`);
         }
         break;
       }
       case 'L':
       case 'K': {
+        if ((typeKey === 'L' ? pending.longName : pending.longLink) !== undefined) {
+          fail(`entry ${shown}: two GNU long ${typeKey === 'L' ? 'name' : 'link'} headers for one entry`);
+        }
         const name = longName(await body(), shown, fail);
         if (typeKey === 'L') pending.longName = name;
         else pending.longLink = name;
@@ -120,7 +137,7 @@ async function walk(fh: FileHandle, fileSize: number, limits: ArchiveLimits, fai
       default: {
         if (typeKey in SPECIAL) fail(`entry ${shown}: ${SPECIAL[typeKey]} (device files and FIFOs are not allowed)`);
         const type = TYPES[typeKey];
-        if (type === undefined) fail(`entry ${shown}: unsupported tar entry type ${JSON.stringify(String.fromCharCode(block[156]!))}`);
+        if (type === undefined) fail(`entry ${shown}: unsupported tar entry type ${JSON.stringify(typeKey)}${UNSUPPORTED[typeKey] ?? ''}`);
         const entry = describe(header, type, size, offset, pending, limits, fail);
         if (entry) entries.push(entry);
         pending = {};
@@ -132,15 +149,6 @@ async function walk(fh: FileHandle, fileSize: number, limits: ArchiveLimits, fai
   return entries;
 }
 
-/** node-tar throws on some garbage (bad base-256 numbers); to raas that is just not a valid header. */
-function decodeHeader(block: Buffer, pax: HeaderData | undefined, global: HeaderData | undefined): Header | undefined {
-  try {
-    return new Header(block, 0, pax, global);
-  } catch {
-    return undefined;
-  }
-}
-
 function longName(body: Buffer, shown: string, fail: Fail): string {
   const text = body.toString('utf8');
   const nul = text.indexOf('\0');
@@ -149,7 +157,7 @@ function longName(body: Buffer, shown: string, fail: Fail): string {
 }
 
 function describe(
-  header: Header,
+  header: HeaderBlock,
   type: EntryType,
   size: number,
   offset: number,
@@ -163,16 +171,18 @@ function describe(
   if (pending.longLink !== undefined && pending.pax?.linkpath !== undefined) {
     fail(`entry ${quoteName(pending.longLink)}: both a PAX link path and a GNU long link, which tar readers resolve differently`);
   }
-  // node-tar's Header joins the ustar prefix to a PAX path and drops a PAX linkpath; take them directly.
-  const name = pending.longName ?? pending.pax?.path ?? header.path ?? '';
+  const name = pending.longName ?? pending.pax?.path ?? header.name;
   const shown = quoteName(name);
   const problem = entryNameProblem(name, limits.maxPathBytes);
   if (problem) fail(`entry ${shown}: ${problem}`);
+  // Go reads a V7 regular file ("\0") whose name ends in "/" as a directory, GNU tar does
+  // so for "0" too; node-tar reads a file. Only a real directory may end in "/".
+  if (type === 'file' && name.endsWith('/')) fail(`entry ${shown}: a file whose name ends in "/", which tar readers take for a directory or a file`);
   const path = normalizeName(name);
 
   let linkpath: string | undefined;
   if (type === 'symlink' || type === 'hardlink') {
-    linkpath = pending.longLink ?? pending.pax?.linkpath ?? header.linkpath ?? '';
+    linkpath = pending.longLink ?? pending.pax?.linkpath ?? header.linkname;
     const linkProblem = nameProblem(linkpath, limits.maxPathBytes);
     if (linkProblem) fail(`entry ${shown}: link target: ${linkProblem}`);
     // Go's archive/tar treats link bodies as absent, other readers skip them: refuse the ambiguity.

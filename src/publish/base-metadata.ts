@@ -1,7 +1,8 @@
 import path from 'node:path';
-import pRetry, { AbortError } from 'p-retry';
+import type { DownloadTimeouts } from '../config/config.ts';
 import { lintRedirectFiles } from '../crane/lint.ts';
-import { ConfigError, OperationError, RaasError } from '../errors.ts';
+import { ConfigError, RaasError } from '../errors.ts';
+import { fetchText } from '../fetch/download.ts';
 import { scrub } from '../log.ts';
 import { relativeInside, WorktreeFiles } from '../platform/worktree-files.ts';
 
@@ -15,21 +16,10 @@ export interface MetadataFile {
 
 const MAX_METADATA_BYTES = 8 * 1024 * 1024;
 
-async function fromUrl(url: string, signal?: AbortSignal): Promise<MetadataFile> {
+/** Read with the cap applied while the body streams, so a server sending GiBs costs raas at most the cap. */
+async function fromUrl(url: string, signal?: AbortSignal, timeouts?: DownloadTimeouts): Promise<MetadataFile> {
   const shown = scrub(url);
-  const text = await pRetry(
-    async () => {
-      const response = await fetch(url, { signal: signal ?? null });
-      if (!response.ok) {
-        const error = new OperationError(`cannot fetch base-image metadata ${shown}: HTTP ${response.status}`, { where: '[redhat] metadata' });
-        throw response.status >= 500 ? error : new AbortError(error);
-      }
-      const body = await response.text();
-      if (body.length > MAX_METADATA_BYTES) throw new AbortError(new OperationError(`${shown} is larger than ${MAX_METADATA_BYTES} bytes`));
-      return body;
-    },
-    { retries: 3, minTimeout: 300, signal },
-  );
+  const text = await fetchText(url, { maxBytes: MAX_METADATA_BYTES, signal, timeouts, what: 'base-image metadata ([redhat] metadata)' });
   const name = path.posix.basename(new URL(url).pathname);
   return { name: name.endsWith('.json') ? name : `${name}.json`, text, origin: shown };
 }
@@ -67,8 +57,8 @@ function lintBaseFiles(files: readonly MetadataFile[]): void {
  * configuration repository, or URLs). They decide which layers are masked, and they are
  * deployed beside the ISV's own file so Crane can redirect masked layers to their host.
  */
-export async function loadBaseMetadata(sources: readonly string[], signal?: AbortSignal, configDir?: string): Promise<MetadataFile[]> {
-  const files = (await Promise.all(sources.map((s) => (/^https?:\/\//.test(s) ? fromUrl(s, signal).then((f) => [f]) : fromDir(s, configDir))))).flat();
+export async function loadBaseMetadata(sources: readonly string[], signal?: AbortSignal, configDir?: string, timeouts?: DownloadTimeouts): Promise<MetadataFile[]> {
+  const files = (await Promise.all(sources.map((s) => (/^https?:\/\//.test(s) ? fromUrl(s, signal, timeouts).then((f) => [f]) : fromDir(s, configDir))))).flat();
   const seen = new Map<string, string>();
   for (const file of files) {
     const other = seen.get(file.name);

@@ -113,14 +113,14 @@ export async function push(request: PushRequest): Promise<PushReport> {
 
     const archive = await obtainArchive({
       isv: isv.name, image, file: request.file, cwd: request.cwd, exportUrl: config.pulp.exportUrl,
-      workDir: request.workDir, logger, signal, maxDownloadBytes: 64 * 1024 ** 3, onProgress: request.progress?.download,
+      workDir: request.workDir, logger, signal, maxDownloadBytes: 64 * 1024 ** 3, timeouts: config.pulp.timeouts, onProgress: request.progress?.download,
     });
-    const repo = await readArchive(archive.path, { workDir: request.workDir, logger, limits: request.limits });
+    const repo = await readArchive(archive.path, { workDir: request.workDir, logger, limits: request.limits, signal });
     logger.info(`Read ${repo.format} archive ${archive.origin}: ${repo.images.length} layers, tags ${[...repo.tags.keys()].join(', ') || '(none)'}`);
     if (repo.archiveName && repo.archiveName !== image) logger.warn(`the archive calls the image ${repo.archiveName}; publishing it as ${image}`);
     const tags = resolveTags(repo, request.tag);
 
-    const baseFiles = await loadBaseMetadata(config.redhat.metadata, signal, config.dir);
+    const baseFiles = await loadBaseMetadata(config.redhat.metadata, signal, config.dir, config.pulp.timeouts);
     const hosted = maskedLayersFromCraneFiles(baseFiles.map((f) => ({ name: f.origin, text: f.text })));
     const masks = new Set([...config.redhat.maskLayers, ...hosted.keys()]);
     const { upload: published, masked } = partitionMasked(repo, masks);
@@ -150,7 +150,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
     // Each layer is read once before it is sent (not at all when an earlier push of this
     // archive file read it); every step below shares that pass.
     if (request.digestCacheDir !== undefined) cache = await openDigestCache(request.digestCacheDir, archive.path);
-    const digests = layerDigester((size) => store.partSize?.(size), cache);
+    const digests = layerDigester((size) => store.partSize?.(size), cache, signal);
     const hashLayer = async (layer: V1Image) => (await digests(layer)).sha256;
     const plan = await planUploads({ store, flatName: flat, images: published, listing, hashLayer, concurrency: request.jobs * 2 });
     await verifyDeclaredDigests(plan.upload, request.jobs, digests);

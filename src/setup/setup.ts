@@ -129,7 +129,7 @@ export async function setup(request: SetupRequest): Promise<SetupReport> {
   };
   try {
     const platform = openPlatform(isv, config.openshift, logger, signal);
-    const baseFiles = await loadBaseMetadata(config.redhat.metadata, signal, config.dir);
+    const baseFiles = await loadBaseMetadata(config.redhat.metadata, signal, config.dir, config.pulp.timeouts);
     const storageFound = await preflight(request, config, isv, store, platform);
 
     if (!storageFound) await createStorage(store);

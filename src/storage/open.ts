@@ -25,6 +25,7 @@ export function openStore(isv: IsvConfig, aws: AwsConfig, logger: Logger, journa
     maxConcurrency: aws.maxConcurrency,
     partSize: aws.partSize,
     ...(aws.checksums ? { requestChecksums: aws.checksums === 'when_supported' } : {}),
+    requestTimeoutMs: aws.requestTimeoutMs,
     journal,
     logger,
   });

@@ -63,6 +63,12 @@ export interface S3StoreOptions {
   readonly requestChecksums?: boolean;
   /** Where multipart uploads are recorded until completed or aborted. */
   readonly journal?: WriteJournal;
+  /**
+   * Silence after which an attempt is given up (connecting, waiting for the first byte of
+   * the answer, or mid-transfer) and retried; default 60 s. An endpoint that accepts
+   * connections and never answers fails after MAX_ATTEMPTS of these plus backoff.
+   */
+  readonly requestTimeoutMs?: number;
   readonly logger: Logger;
 }
 
@@ -79,8 +85,8 @@ export interface S3Store extends Store {
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
-/** A socket idle this long is taken as dead; the request is retried on a new one. */
-const SOCKET_TIMEOUT_MS = 120_000;
+/** A socket idle this long is taken as dead; the request is retried on a new one (`[aws] request_timeout`). */
+const REQUEST_TIMEOUT_MS = 60_000;
 /** Sockets beyond the upload requests for listings, stats and copies running beside them. */
 const EXTRA_SOCKETS = 8;
 /** Hashing passes at once: they run on the one JavaScript thread, so two keep it busy while reads wait on the disk. */
@@ -114,8 +120,11 @@ export function createS3Store(options: S3StoreOptions): S3Store {
     requestHandler: {
       httpAgent,
       httpsAgent,
-      connectionTimeout: CONNECT_TIMEOUT_MS,
-      socketTimeout: SOCKET_TIMEOUT_MS,
+      connectionTimeout: Math.min(CONNECT_TIMEOUT_MS, options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS),
+      // An idle timer on the socket: it runs while the request waits for its answer (time to
+      // first byte) and while a body stalls, and resets whenever bytes move, so a slow but
+      // steady upload of a large part is not cut off.
+      socketTimeout: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
       logger: log,
     },
   });

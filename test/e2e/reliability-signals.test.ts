@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { git } from '../helpers/git.ts';
+import { pulpWithZeroLayer, sparsePulpExport } from '../helpers/hostile-archive.ts';
 import {
   assertConsistent, groupGone, leftovers, makePauses, metadataFiles, pulpArchive, startGateProxy, startRaas, waitForFile, type PulpArchive,
 } from '../helpers/reliability.ts';
@@ -221,4 +222,68 @@ test('SIGINT during the archive download: the download stops and is removed, exi
   assert.deepEqual(await leftovers(tmp), []);
   assert.deepEqual(await world.snapshot(), before);
   t.diagnostic(`SIGINT after ${Math.round(sent / 1024)} KiB of a slow download: exit 130 after ${done.ms} ms, nothing left`);
+});
+
+/** Issue 12, class 8: the long phases of reading an archive stop at the signal, not when they end. */
+
+/** Bytes raas has read so far (rchar of /proc/<pid>/io). */
+const bytesRead = async (pid: number): Promise<number> => Number(/rchar: (\d+)/.exec(await readFile(`/proc/${pid}/io`, 'utf8').catch(() => ''))?.[1] ?? 0);
+
+async function until(condition: () => Promise<boolean>, run: { done: Promise<unknown> }, what: string): Promise<void> {
+  let ended = false;
+  void run.done.then(() => (ended = true));
+  while (!(await condition())) {
+    if (ended) assert.fail(`raas ended before ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('SIGINT while a 2 GiB .tar.gz is decompressed: stops at once, decompressed copy removed, exit 130', async (t) => {
+  const world = await makeWorld(t, { storage: 'file' });
+  const file = path.join(world.root, 'big.tar.gz');
+  await pulpWithZeroLayer(file, 2048);
+  const tmp = await freshTmp(t);
+  const before = await world.snapshot();
+  const run = startRaas(t, world, ['push', 'acme', 'acme/app', '--file', file], { env: { TMPDIR: tmp } });
+  const copy = async (): Promise<number> => {
+    for (const name of await readdir(tmp, { recursive: true }).catch(() => [] as string[])) {
+      if (String(name).endsWith('archive.tar')) return (await stat(path.join(tmp, String(name))).catch(() => undefined))?.size ?? 0;
+    }
+    return 0;
+  };
+  await until(async () => (await copy()) > 32 * MiB, run, 'decompressing 32 MiB');
+  const signalled = Date.now();
+  run.kill('SIGINT');
+  const done = await run.done;
+  const stopping = Date.now() - signalled;
+  assert.equal(done.code, 130, done.stderr);
+  // Nothing after the read: on main decompression ran to its end and the push went on to "Read pulp archive".
+  assert.doesNotMatch(done.stderr, /^Read /m);
+  assert.ok(stopping < 3000, `raas took ${stopping} ms to stop`);
+  assert.deepEqual(await leftovers(tmp), []);
+  assert.deepEqual(await world.snapshot(), before);
+  t.diagnostic(`SIGINT during decompression: exit 130 ${stopping} ms after the signal`);
+});
+
+test('SIGTERM while an 8 GiB layer is hashed: stops at once, exit 143', async (t) => {
+  const world = await makeWorld(t, { storage: 'file' });
+  const file = path.join(world.root, 'sparse.tar');
+  await sparsePulpExport(file, 8192);
+  const tmp = await freshTmp(t);
+  const before = await world.snapshot();
+  const run = startRaas(t, world, ['push', 'acme', 'acme/app', '--file', file, '--rehash'], { env: { TMPDIR: tmp } });
+  await run.line(/^Read pulp archive/);
+  const start = await bytesRead(run.pid);
+  await until(async () => (await bytesRead(run.pid)) - start > 256 * MiB, run, 'hashing 256 MiB');
+  const signalled = Date.now();
+  run.kill('SIGTERM', 'process');
+  const done = await run.done;
+  const stopping = Date.now() - signalled;
+  assert.equal(done.code, 143, done.stderr);
+  // The pass that hashes a Pulp layer (it declares no digest) runs as it is stored; nothing may follow the signal.
+  assert.match(done.stderr, /SIGTERM: stopping; nothing is published half-way\n$/, 'the push went on after the signal');
+  assert.ok(stopping < 3000, `raas took ${stopping} ms to stop`);
+  assert.deepEqual(await leftovers(tmp), []);
+  assert.deepEqual(await world.snapshot(), before);
+  t.diagnostic(`SIGTERM while hashing: exit 143 ${stopping} ms after the signal`);
 });
