@@ -31,6 +31,11 @@ const LOCK_FILE = 'raas-backup.lock';
 
 const WHAT = 'configuration repository';
 const ISV = /^[a-z0-9]{1,16}$/;
+/**
+ * Where runs over every ISV (raas status --all) keep their logs: `_fleet/logs/`, a name no
+ * ISV can have (ISV names are letters and digits), merged like an ISV's logs.
+ */
+export const FLEET_LOGS = '_fleet';
 
 export interface OpenConfigRepoOptions {
   /** An existing directory (normally the user's checkout); used in place. */
@@ -48,6 +53,7 @@ export interface OpenConfigRepoOptions {
 }
 
 export interface BackupRequest {
+  /** The ISV, or FLEET_LOGS for a run over every ISV. */
   readonly isv: string;
   /**
    * Copied to `<isv>/metadata/<name>`. A function is asked again after every catch-up with
@@ -132,7 +138,7 @@ class WorkingCopy implements ConfigRepo {
   }
 
   async backup(request: BackupRequest): Promise<BackupResult> {
-    if (!ISV.test(request.isv)) throw new ConfigError(`'${request.isv}' is not an ISV name (lower-case letters and digits, at most 16)`);
+    if (request.isv !== FLEET_LOGS && !ISV.test(request.isv)) throw new ConfigError(`'${request.isv}' is not an ISV name (lower-case letters and digits, at most 16)`);
     // raas's own clone is private; a working copy on disk may be shared by concurrent runs.
     const unlock = this.#git && !this.#ours ? await this.#lock(this.#git) : undefined;
     try {

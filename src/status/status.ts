@@ -12,7 +12,7 @@ import { checkRegistry } from '../platform/ping.ts';
 import type { Platform } from '../platform/platform.ts';
 import { pullReference } from '../publish/push.ts';
 import { openStore } from '../storage/open.ts';
-import { attempt, check, summarize, type Check, type Outcome } from './checks.ts';
+import { attempt, check, describeSummary, summarize, type Check, type Outcome } from './checks.ts';
 import { publishedImages, readAppRepository, type DeployedApp, type PublishedImage } from './deployed.ts';
 import { checkImage } from './images.ts';
 
@@ -151,12 +151,9 @@ export async function status(request: StatusRequest): Promise<StatusReport> {
       checks.push(...(await limit.map(images, (image) => checkImage(ctx, image))).flat());
     }
 
-    for (const c of checks) {
-      const level = c.outcome === 'failed' ? 'error' : c.outcome === 'warning' ? 'warn' : 'debug';
-      logger[level](`${c.check} ${c.subject}: ${c.outcome === 'ok' ? '' : `${c.outcome}: `}${c.detail}`);
-    }
-    const summary = summarize(checks);
-    logger.info(`status of ${isv.name}: ${summary.failed} failed, ${summary.warning} warnings, ${summary.ok} ok`);
+    // Every check goes to the run's log; the terminal gets them once, in the report on stdout.
+    for (const c of checks) logger.debug(`${c.check} ${c.subject}: ${c.outcome === 'ok' ? '' : `${c.outcome}: `}${c.detail}`);
+    logger.info(`status of ${isv.name}: ${describeSummary(summarize(checks))}`);
     if (request.commit) checks.push(...(await appendLog(request)));
     const counted = summarize(checks);
     return {
