@@ -281,8 +281,21 @@ export async function openConfigRepo(options: OpenConfigRepoOptions): Promise<Co
     return new WorkingCopy(dir, isRepo ? await openGit(dir, git) : undefined, false, options);
   }
   if (options.url === undefined) throw new ConfigError(`no ${WHAT}: give a directory or a URL`, { fix: 'set RAAS_CONF_REPO' });
-  const clone = await shallowClone(options.url, { ...git, parentDir: options.workDir, branch: options.branch, what: WHAT });
+  const clone = await shallowClone(options.url, { ...git, parentDir: options.workDir, branch: options.branch, what: WHAT }).catch(async (error: unknown) => {
+    throw (await missingBranch(options.url!, options.branch, options.workDir, error)) ?? error;
+  });
   return new WorkingCopy(clone.dir, clone.git, true, options);
+}
+
+/** A branch the repository does not have is a configuration error (exit 2), not a failed clone. */
+async function missingBranch(url: string, branch: string | undefined, dir: string, error: unknown): Promise<ConfigError | undefined> {
+  if (branch === undefined || !/Remote branch .* not found/i.test(String((error as Error)?.message))) return undefined;
+  const heads = await gitIn(dir).raw(['ls-remote', '--heads', url]).catch(() => '');
+  const branches = heads.split('\n').map((l) => /refs\/heads\/(.+)$/.exec(l)?.[1]).filter((b): b is string => Boolean(b));
+  return new ConfigError(`the ${WHAT} ${scrub(url)} has no branch '${branch}'`, {
+    where: '-c, --config-branch (default stage)',
+    fix: `pass -c <branch> with a branch it has${branches.length ? ` (${branches.join(', ')})` : ''}, or create ${branch} there`,
+  });
 }
 
 /**

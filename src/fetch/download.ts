@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pRetry, { AbortError } from 'p-retry';
-import { OperationError } from '../errors.ts';
+import { InputError, OperationError } from '../errors.ts';
 import { scrub, type Logger } from '../log.ts';
 
 export interface DownloadOptions {
@@ -12,6 +12,8 @@ export interface DownloadOptions {
   /** Refuse bodies larger than this (a hostile or wrong URL must not fill the disk). */
   readonly maxBytes: number;
   readonly attempts?: number;
+  /** Where the URL came from and how to fix it, for the "not found" (HTTP 404 or 410) input error. */
+  readonly notFound?: { readonly what: string; readonly where: string; readonly fix: string };
   /** Called once with the expected size (when known), then with each chunk's length. */
   readonly onProgress?: (event: { total?: number; bytes: number }) => void;
 }
@@ -41,6 +43,11 @@ export async function download(source: string, file: string, options: DownloadOp
     } catch (error) {
       if (options.signal?.aborted) throw new AbortError(error as Error);
       throw new OperationError(`cannot download ${shown}: ${scrub(String((error as Error).cause ?? error))}`);
+    }
+    if ((response.status === 404 || response.status === 410) && options.notFound) {
+      await response.body?.cancel();
+      const { what, where, fix } = options.notFound;
+      throw new AbortError(new InputError(`${what} not found: ${shown} answered HTTP ${response.status}`, { where, fix }));
     }
     if (!response.ok || !response.body) {
       const failure = new OperationError(`cannot download ${shown}: HTTP ${response.status} ${response.statusText}`, {
