@@ -10,11 +10,13 @@
  *    come from /usr/bin/time -v; the server's CPU time from /proc.
  * 4. Pushes (a) again, unchanged, after each of its first pushes.
  * 5. Publishes 200 images × 10 layers (untimed), then times `raas status` of them all.
+ * 6. Makes a fleet of 50 ISVs × 20 images (bench/fleet.ts, untimed), then times
+ *    `raas status --all` of them all.
  * Prints the table on stdout and writes it, with the machine, the versions and the date, to
  * BENCHMARKS.md. A missed target gets a CPU profile of one raas run (bench/profile.ts).
  *
- * Options: --rounds <n> (default 3), --cases a,b,c,status (a subset prints its table and
- * writes BENCHMARKS.md only with --output), --output <file>, --no-build (measure dist/ as
+ * Options: --rounds <n> (default 3), --cases a,b,c,status,fleet (a subset prints its table and
+ * writes BENCHMARKS.md only with --output; fleet alone rewrites only its section there), --output <file>, --no-build (measure dist/ as
  * it is), --no-profile (skip profiling misses).
  * Everything generated lives in one temporary directory, removed on exit and on Ctrl-C.
  *
@@ -23,7 +25,7 @@
  * configuration repository, buckets), tools.ts (targets and the three tools), push.ts,
  * status.ts, profiling.ts and profile.ts, verdicts.ts and report.ts.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,7 +35,8 @@ import { makeBench, type Bench } from './installation.ts';
 import { describeEnvironment, preflight } from './machine.ts';
 import { stopChildren } from './processes.ts';
 import { benchCase, type CaseResult } from './push.ts';
-import { keptNotes, renderMarkdown } from './report.ts';
+import { benchFleet } from './fleet.ts';
+import { fleetSection, keptNotes, renderMarkdown, withFleetSection } from './report.ts';
 import { CASES } from './spec.ts';
 import { benchStatus } from './status.ts';
 import { resultsTable, verdicts } from './verdicts.ts';
@@ -44,7 +47,7 @@ function parseOptions() {
   const { values } = parseArgs({
     options: {
       rounds: { type: 'string', default: '3' },
-      cases: { type: 'string', default: 'a,b,c,status' },
+      cases: { type: 'string', default: 'a,b,c,status,fleet' },
       output: { type: 'string' },
       'no-build': { type: 'boolean', default: false },
       'no-profile': { type: 'boolean', default: false },
@@ -53,9 +56,9 @@ function parseOptions() {
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds must be a positive integer');
   const wanted = new Set(values.cases.split(',').map((s) => s.trim()));
-  const unknown = [...wanted].filter((k) => !['a', 'b', 'c', 'status'].includes(k));
-  if (unknown.length > 0) throw new Error(`unknown case(s) ${unknown.join(', ')}: choose from a, b, c, status`);
-  const all = wanted.size === 4;
+  const unknown = [...wanted].filter((k) => !['a', 'b', 'c', 'status', 'fleet'].includes(k));
+  if (unknown.length > 0) throw new Error(`unknown case(s) ${unknown.join(', ')}: choose from a, b, c, status, fleet`);
+  const all = wanted.size === 5;
   // A partial run does not overwrite BENCHMARKS.md unless asked to.
   const output = values.output ?? (all ? path.join(ROOT, 'BENCHMARKS.md') : undefined);
   return { rounds, wanted, output, build: !values['no-build'], profile: !values['no-profile'] };
@@ -92,11 +95,16 @@ async function main(): Promise<void> {
     const cases: CaseResult[] = [];
     for (const spec of CASES) if (options.wanted.has(spec.key)) cases.push(await benchCase(bench, spec, options.rounds));
     const status = options.wanted.has('status') ? await benchStatus(bench) : undefined;
+    const fleet = options.wanted.has('fleet') ? await benchFleet(bench) : undefined;
 
-    const markdown = renderMarkdown(env, cases, status);
-    process.stdout.write(`${resultsTable(cases, status)}\n\n${verdicts(cases, status).map((v) => `${v.met ? 'met   ' : 'MISSED'} ${v.target}: ${v.measured}`).join('\n')}\n`);
+    const classic = ['a', 'b', 'c', 'status'].some((k) => options.wanted.has(k));
+    if (classic) process.stdout.write(`${resultsTable(cases, status)}\n\n${verdicts(cases, status).map((v) => `${v.met ? 'met   ' : 'MISSED'} ${v.target}: ${v.measured}`).join('\n')}\n`);
+    const fleetText = fleet ? fleetSection(env, fleet) : undefined;
+    if (fleetText) process.stdout.write(`${fleetText}\n`);
     if (options.output) {
-      writeFileSync(options.output, `${markdown}\n${keptNotes(options.output)}`);
+      // Only the fleet case: the rest of the file, figures and notes, stays as it is.
+      const markdown = classic ? `${renderMarkdown(env, cases, status)}\n${keptNotes(options.output)}` : readFileSync(options.output, 'utf8');
+      writeFileSync(options.output, fleetText ? withFleetSection(markdown, fleetText) : markdown);
       log(`wrote ${options.output}`);
     }
     log(`done in ${seconds(performance.now() - started)}`);

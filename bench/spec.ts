@@ -24,6 +24,7 @@ export const TARGETS = {
   repushRatio: 0.05,
   peakRssMiB: 200,
   statusSeconds: 5,
+  fleetSeconds: 30,
 } as const;
 
 export const STATUS_IMAGES = 200;
@@ -32,3 +33,12 @@ export const STATUS_LAYER_BYTES = 4096;
 export const STATUS_RUNS = 3;
 /** Pushes at a time while publishing the status images (untimed). */
 export const STATUS_PUSHERS = 2;
+
+/** raas status --all over a fleet: ISVs × images of layers, as cron runs it. */
+export const FLEET_ISVS = 50;
+export const FLEET_IMAGES = 20;
+export const FLEET_LAYERS = 3;
+export const FLEET_LAYER_BYTES = 4096;
+export const FLEET_RUNS = 3;
+/** raas status --jobs: ISVs checked at once (raas's default). */
+export const FLEET_JOBS = 4;
