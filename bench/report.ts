@@ -1,10 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { seconds } from './common.ts';
+import { mib, seconds } from './common.ts';
 import type { Environment } from './machine.ts';
 import type { CaseResult } from './push.ts';
-import { SERVE } from './spec.ts';
+import type { FleetResult } from './fleet.ts';
+import { wall } from './processes.ts';
 import { serveTable, serveVerdicts, type ServeResult } from './serve.ts';
-import { STATUS_IMAGES, STATUS_LAYERS, STATUS_LAYER_BYTES, STATUS_PUSHERS } from './spec.ts';
+import { FLEET_IMAGES, FLEET_ISVS, FLEET_JOBS, FLEET_LAYERS, FLEET_LAYER_BYTES, SERVE, STATUS_IMAGES, STATUS_LAYERS, STATUS_LAYER_BYTES, STATUS_PUSHERS, TARGETS } from './spec.ts';
 import type { StatusResult } from './status.ts';
 import { cpuTable, resultsTable, verdicts } from './verdicts.ts';
 
@@ -143,4 +144,55 @@ export function composeReport(file: string, main: string | undefined, serve: str
   const notes = notesAt >= 0 ? old.slice(notesAt) : `${NOTES_MARKER}\n\n## Notes\n`;
   const parts = [(main ?? oldMain).trimEnd(), serve ?? oldServe].filter((p): p is string => p !== undefined && p !== '');
   return `${parts.join('\n\n')}\n\n${notes}`;
+}
+
+const FLEET_HEADING = '## Fleet status';
+
+/** BENCHMARKS.md's section for raas status --all, with its own date and versions (a run of only this case rewrites only it). */
+export function fleetSection(env: Environment, fleet: FleetResult): string {
+  const s = wall(fleet.runs) / 1000;
+  const peak = Math.max(...fleet.runs.map((m) => m.maxRssKiB));
+  const checks = Object.entries(fleet.checks).map(([name, n]) => `${n} ${name}`).join(', ');
+  return [
+    FLEET_HEADING,
+    '',
+    `\`raas --no-commit --json status --all --jobs ${FLEET_JOBS}\` of ${FLEET_ISVS} ISVs × ${FLEET_IMAGES} images of ${FLEET_LAYERS} layers (${FLEET_LAYER_BYTES / 1024} KiB each), each ISV with`,
+    'its own bucket on s3rver, its own Crane app remote and its backups in the configuration repository, served by raas\'s',
+    'Crane-compatible server (in the bench process). One ISV\'s images were published by raas push; the other ISVs are copies of',
+    `it under their own names (${fleet.objects} objects copied server-side, metadata and backups renamed), made in ${seconds(fleet.setupMs)}, not part of the figure.`,
+    `Measured ${env.date}, Node ${env.node}, raas ${env.raas}.`,
+    '',
+    '| | median wall | runs | peak RSS | target | |',
+    '| --- | ---: | --- | ---: | ---: | --- |',
+    `| raas status --all, ${FLEET_ISVS} × ${FLEET_IMAGES} images | ${seconds(wall(fleet.runs))} | ${fleet.runs.map((m) => (m.wallMs / 1000).toFixed(2)).join(', ')} s | ${mib(peak)} | ≤ ${TARGETS.fleetSeconds} s | ${s <= TARGETS.fleetSeconds ? 'met' : 'missed'} |`,
+    '',
+    `Each run made these checks: ${checks} (ISVs: ${Object.entries(fleet.isvs).map(([k, n]) => `${n} ${k}`).join(', ')}).`,
+    ...fleet.notOk.slice(0, 10).map((text) => `- ${text}`),
+    ...(fleet.profile
+      ? ['', `A CPU profile of one more run (${seconds(fleet.profile.wallMs)} wall, s3rver CPU ${seconds(fleet.profile.serverCpuMs)} meanwhile). Self time: ${fleet.profile.summary}.`]
+      : []),
+    '',
+  ].join('\n');
+}
+
+/** Puts the fleet section in place of the one the file has, else before the Targets section. */
+export function withFleetSection(markdown: string, section: string): string {
+  const start = markdown.indexOf(`${FLEET_HEADING}\n`);
+  if (start >= 0) {
+    const rest = markdown.slice(start + FLEET_HEADING.length);
+    const next = rest.search(/\n## |\n<!-- Written by hand/);
+    return `${markdown.slice(0, start)}${section}${next >= 0 ? rest.slice(next + 1) : ''}`;
+  }
+  const targets = markdown.indexOf('## Targets\n');
+  return targets >= 0 ? `${markdown.slice(0, targets)}${section}\n${markdown.slice(targets)}` : `${markdown}\n${section}`;
+}
+
+/** The fleet section of an earlier BENCHMARKS.md, so a run that did not measure the fleet keeps it. */
+export function previousFleetSection(file: string): string | undefined {
+  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const start = old.indexOf(`${FLEET_HEADING}\n`);
+  if (start < 0) return undefined;
+  const rest = old.slice(start + FLEET_HEADING.length);
+  const next = rest.search(/\n## |\n<!-- /);
+  return `${FLEET_HEADING}${next >= 0 ? rest.slice(0, next + 1) : rest}`.trimEnd() + '\n';
 }

@@ -12,10 +12,12 @@
  * 5. Publishes 200 images × 10 layers (untimed), then times `raas status` of them all.
  * 6. Serving (bench/serve.ts): `raas serve` (file store) and Debian's docker-registry serve
  *    the same image to 64 clients, manifest HEAD+GET and blob GET, in turns.
+ * 7. Makes a fleet of 50 ISVs × 20 images (bench/fleet.ts, untimed), then times
+ *    `raas status --all` of them all.
  * Prints the table on stdout and writes it, with the machine, the versions and the date, to
  * BENCHMARKS.md. A missed target gets a CPU profile of one raas run (bench/profile.ts).
  *
- * Options: --rounds <n> (default 3), --cases a,b,c,status,serve (a subset prints its tables
+ * Options: --rounds <n> (default 3), --cases a,b,c,status,serve,fleet (a subset prints its tables
  * and writes only with --output, and then only the parts it measured: `--cases serve
  * --output BENCHMARKS.md` replaces the serving section and keeps the rest), --output <file>,
  * --no-build (measure dist/ as it is), --no-profile (skip profiling misses).
@@ -26,7 +28,7 @@
  * configuration repository, buckets), tools.ts (targets and the three tools), push.ts,
  * status.ts, serve.ts and load.ts, profiling.ts and profile.ts, verdicts.ts and report.ts.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,7 +38,8 @@ import { makeBench, type Bench } from './installation.ts';
 import { describeEnvironment, preflight } from './machine.ts';
 import { stopChildren } from './processes.ts';
 import { benchCase, type CaseResult } from './push.ts';
-import { composeReport, renderMarkdown, renderServe } from './report.ts';
+import { benchFleet } from './fleet.ts';
+import { composeReport, fleetSection, previousFleetSection, renderMarkdown, renderServe, withFleetSection } from './report.ts';
 import { benchServe, serveTable, serveVerdicts } from './serve.ts';
 import { CASES } from './spec.ts';
 import { benchStatus } from './status.ts';
@@ -44,7 +47,7 @@ import { resultsTable, verdicts } from './verdicts.ts';
 
 // Main: one temporary directory for everything, removed however the bench ends
 
-const CASE_KEYS = ['a', 'b', 'c', 'status', 'serve'];
+const CASE_KEYS = ['a', 'b', 'c', 'status', 'serve', 'fleet'];
 
 function parseOptions() {
   const { values } = parseArgs({
@@ -100,11 +103,17 @@ async function main(): Promise<void> {
     const status = options.wanted.has('status') ? await benchStatus(bench) : undefined;
     const serve = options.wanted.has('serve') ? await benchServe(bench, options.rounds) : undefined;
 
+    const fleet = options.wanted.has('fleet') ? await benchFleet(bench) : undefined;
+
     const measuredPush = cases.length > 0 || status !== undefined;
     const lines = [...verdicts(cases, status), ...(serve ? serveVerdicts(serve) : [])].map((v) => `${v.met ? 'met   ' : 'MISSED'} ${v.target}: ${v.measured}`);
     process.stdout.write(`${[...(measuredPush ? [resultsTable(cases, status)] : []), ...(serve ? [serveTable(serve)] : []), lines.join('\n')].join('\n\n')}\n`);
+    if (fleet) process.stdout.write(`\n${fleetSection(env, fleet)}\n`);
     if (options.output) {
-      writeFileSync(options.output, composeReport(options.output, measuredPush ? renderMarkdown(env, cases, status) : undefined, serve ? renderServe(env, serve) : undefined));
+      // Each section is rewritten only by a run that measured it; the rest of the file stays.
+      const fleetText = fleet ? fleetSection(env, fleet) : previousFleetSection(options.output);
+      const report = composeReport(options.output, measuredPush ? renderMarkdown(env, cases, status) : undefined, serve ? renderServe(env, serve) : undefined);
+      writeFileSync(options.output, fleetText ? withFleetSection(report, fleetText) : report);
       log(`wrote ${options.output}`);
     }
     log(`done in ${seconds(performance.now() - started)}`);

@@ -28,6 +28,7 @@ export const TARGETS = {
   serveRequestsRatio: 1,
   /** raas serve blob bytes/s / docker-registry blob bytes/s. */
   serveBlobBytesRatio: 0.9,
+  fleetSeconds: 30,
 } as const;
 
 export const STATUS_IMAGES = 200;
@@ -47,3 +48,11 @@ export const SERVE = {
   /** The large layer, whose GETs are the blob workload (gzip of random bytes: a little more). */
   layerBytes: 4 * MiB,
 } as const;
+/** raas status --all over a fleet: ISVs × images of layers, as cron runs it. */
+export const FLEET_ISVS = 50;
+export const FLEET_IMAGES = 20;
+export const FLEET_LAYERS = 3;
+export const FLEET_LAYER_BYTES = 4096;
+export const FLEET_RUNS = 3;
+/** raas status --jobs: ISVs checked at once (raas's default). */
+export const FLEET_JOBS = 4;

@@ -31,6 +31,8 @@ export function buildProgram(io: Io): Command {
     .option('-t, --terse', 'print only the docker pull reference(s)')
     .option('--json', 'print one JSON result object on stdout')
     .showHelpAfterError('(run with --help for usage)')
+    // Each command's --help lists the global options too (inherited by the commands registered below).
+    .configureHelp({ showGlobalOptions: true })
     .addHelpText('after', EXIT_CODES)
     .exitOverride()
     .configureOutput({

@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { isvConfig } from '../config/load.ts';
 import { push, type PushReport } from '../publish/push.ts';
 import { ExitCode } from '../errors.ts';
@@ -41,11 +41,13 @@ export function registerPush(program: Command, io: Io): void {
     .argument('<isv>', 'the ISV (a section of raas.cfg)')
     .argument('<image>', 'repository name, "name" or "namespace/name"')
     .option('--file <path|url>', 'the archive (Pulp export, docker save or OCI archive; plain or gzip); default ./<image>.tar, then [pulp] export_url')
-    .option('--tag <tag>', 'tag to publish the image under (needed when the archive names no tag)')
+    .option('--tag <tag>', "publish under this tag too, beside the archive's own tags (needed when the archive names none)")
+    .addOption(new Option('--only-tag <tag>', "publish under this tag only, not the archive's own tags (for CI naming its release)").conflicts('tag'))
     .option('--dry-run', 'validate everything and report what would be uploaded; write nothing')
     .option('-j, --jobs <n>', 'objects and parts in flight (default: [aws] max_concurrency)', positiveInt)
     .option('--rehash', 'read every layer again, not trusting digests cached from earlier pushes of the same archive file')
-    .action(async (isvName: string, image: string, options: { file?: string; tag?: string; dryRun?: boolean; jobs?: number; rehash?: boolean }, command: Command) => {
+    .addHelpText('after', "\nTags: the archive's own tags are published, and --tag adds one more; --only-tag publishes that tag alone.\nEarlier tags stay published either way. --tag and --only-tag exclude each other.")
+    .action(async (isvName: string, image: string, options: { file?: string; tag?: string; onlyTag?: string; dryRun?: boolean; jobs?: number; rehash?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       io.exitCode = await runCommand(io, globals, 'push', async (ctx) => {
         const isv = isvConfig(ctx.config, isvName);
@@ -54,7 +56,7 @@ export function registerPush(program: Command, io: Io): void {
         const download = showBars ? downloadBar(io.stderr) : undefined;
         try {
           const report = await push({
-            config: ctx.config, isv, image, file: options.file, tag: options.tag, dryRun: Boolean(options.dryRun),
+            config: ctx.config, isv, image, file: options.file, tag: options.tag, onlyTag: options.onlyTag, dryRun: Boolean(options.dryRun),
             jobs: options.jobs ?? ctx.config.aws.maxConcurrency, commit: globals.commit && !options.dryRun,
             cwd: io.cwd, workDir: ctx.workDir, runLog: ctx.runLog, logger: ctx.logger, signal: ctx.signal, configRepo: ctx.configRepo,
             progress: { upload: bars ?? lineProgress(ctx.logger), ...(download ? { download } : {}) },

@@ -16,6 +16,8 @@ export interface IniDocument {
   readonly sections: ReadonlyMap<string, ReadonlyMap<string, string>>;
   /** 1-based line where `[section] key` is defined, for messages. */
   lineOf(section: string, key?: string): number | undefined;
+  /** Lines that are not ini (no `[section]`, `key = value`, comment or continuation), left out of `sections`. */
+  readonly invalidLines: readonly { readonly line: number; readonly text: string }[];
 }
 
 export function parseIni(file: string, text: string): IniDocument {
@@ -29,6 +31,7 @@ export function parseIni(file: string, text: string): IniDocument {
     if (first === undefined) seen.set(id.toLowerCase(), line);
     else repeated.push(`${file}:${line}: ${shown} is given again (first at ${file}:${first})`);
   };
+  const invalidLines: { line: number; text: string }[] = [];
   let section = '';
   // Index in `folded` of the last `key = value` line, which indented lines continue.
   let lastKey = -1;
@@ -55,6 +58,10 @@ export function parseIni(file: string, text: string): IniDocument {
       lastKey = folded.length - 1;
     } else if (line.trim() === '') {
       lastKey = -1;
+    } else if (!/^\s*[#;]/.test(line)) {
+      // `ini` would read such a line as a key set to true; ConfigParser refused it, and so does raas.
+      invalidLines.push({ line: index + 1, text: line.trim() });
+      folded[folded.length - 1] = '';
     }
   }
 
@@ -80,6 +87,7 @@ export function parseIni(file: string, text: string): IniDocument {
     file,
     sections,
     lineOf: (s, k) => where.get(k === undefined ? `[${s}]` : `[${s}] ${k}`),
+    invalidLines,
   };
 }
 

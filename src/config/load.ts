@@ -29,6 +29,20 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   ],
 };
 
+const ALL_KNOWN_KEYS = new Set(Object.values(KNOWN_KEYS).flat());
+
+/**
+ * The common section a section name is probably a typo of ([awz], [AWS], [openshfit]), when
+ * it holds no ISV keys: such a section is reported, not taken as an ISV.
+ */
+function misspeltSection(doc: IniDocument, section: string): string | undefined {
+  const name = section.toLowerCase();
+  const close = COMMON_SECTIONS.find((c) => editDistance(c, name) <= (c.length <= 4 ? 1 : 2));
+  if (close === undefined) return undefined;
+  const keys = [...(doc.sections.get(section)?.keys() ?? [])];
+  return keys.some((k) => KNOWN_KEYS.isv!.includes(k)) ? undefined : close;
+}
+
 const SECRET_KEYS = new Set(['password', 'auth_token', 'secret_access_key', 'session_token']);
 
 /**
@@ -83,9 +97,14 @@ class SectionReader {
     return broken ? this.problem(key, `'${value}' is not valid: ${broken}`, `correct the value of ${key}`) : value;
   }
 
+  /** A key of this section that is no known key but close to `key`: its typo, already reported as unknown. */
+  misspelt(key: string): boolean {
+    return [...(this.doc.sections.get(this.section)?.keys() ?? [])].some((k) => !ALL_KNOWN_KEYS.has(k) && editDistance(key, k.toLowerCase()) <= 2);
+  }
+
   required(key: string, why: string, rule?: NameRule): string | undefined {
     const value = this.string(key, rule);
-    if (value === undefined && !this.hasProblem(key)) {
+    if (value === undefined && !this.hasProblem(key) && !this.misspelt(key)) {
       return this.problem(key, `${key} is required ${why}`, `add "${key} = ..." to [${this.section}]`);
     }
     return value;
@@ -205,7 +224,7 @@ function readIsv(doc: IniDocument, section: string, env: NodeJS.ProcessEnv, prob
         }));
   const craneDataDir = reader.string('crane_data_dir', repoPathRule) ?? 'crane/data';
   const registryUrl = reader.url('registry_url');
-  if (platformKind === 'git' && registryUrl === undefined && !reader.hasProblem('registry_url')) {
+  if (platformKind === 'git' && registryUrl === undefined && !reader.hasProblem('registry_url') && !reader.misspelt('registry_url')) {
     reader.problem('registry_url', 'registry_url is required for platform = git', 'add "registry_url = https://<your registry host>" (used for docker pull references and checks)');
   }
   const access = reader.choice('access', ['public', 'private'] as const, 'public');
@@ -227,6 +246,9 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
   const problems: Problem[] = [];
   const reader = (section: string) => new SectionReader(doc, section, env, problems);
 
+  for (const bad of doc.invalidLines) {
+    problems.push({ where: `${file}:${bad.line}`, message: `'${bad.text}' is not an ini line`, fix: 'write [section], key = value, or a comment starting with # or ;' });
+  }
   for (const key of doc.sections.get('')?.keys() ?? []) {
     reader('').problem(key, `'${key}' is outside any [section]`, 'move it under the section it belongs to');
   }
@@ -253,7 +275,7 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
   const accessKeyId = awsReader.string('access_key_id');
   const secretAccessKey = awsReader.string('secret_access_key');
   const sessionToken = awsReader.string('session_token');
-  const keysReadable = !awsReader.hasProblem('access_key_id') && !awsReader.hasProblem('secret_access_key');
+  const keysReadable = ['access_key_id', 'secret_access_key'].every((k) => !awsReader.hasProblem(k) && !awsReader.misspelt(k));
   if (keysReadable && (accessKeyId === undefined) !== (secretAccessKey === undefined)) {
     awsReader.problem(accessKeyId ? 'secret_access_key' : 'access_key_id', 'access_key_id and secret_access_key go together',
       'set both, or neither to use the AWS credential chain (AWS_* variables, ~/.aws, profiles)');
@@ -282,6 +304,11 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
   const isvs = new Map<string, IsvConfig>();
   for (const section of doc.sections.keys()) {
     if (section === '' || (COMMON_SECTIONS as readonly string[]).includes(section)) continue;
+    const typo = misspeltSection(doc, section);
+    if (typo !== undefined) {
+      reader(section).problem(undefined, `not a known section, and probably a misspelling of [${typo}]: it holds no ISV keys, so it is read neither as [${typo}] nor as an ISV`, `rename it [${typo}]`);
+      continue;
+    }
     const isv = readIsv(doc, section, env, problems, dir);
     if (isv) isvs.set(isv.name, isv);
   }

@@ -32,6 +32,11 @@ const LOCK_FILE = 'raas-backup.lock';
 
 const WHAT = 'configuration repository';
 const ISV = /^[a-z0-9]{1,16}$/;
+/**
+ * Where runs over every ISV (raas status --all) keep their logs: `_fleet/logs/`, a name no
+ * ISV can have (ISV names are letters and digits), merged like an ISV's logs.
+ */
+export const FLEET_LOGS = '_fleet';
 
 export interface OpenConfigRepoOptions {
   /** An existing directory (normally the user's checkout); used in place. */
@@ -49,6 +54,7 @@ export interface OpenConfigRepoOptions {
 }
 
 export interface BackupRequest {
+  /** The ISV, or FLEET_LOGS for a run over every ISV. */
   readonly isv: string;
   /**
    * Copied to `<isv>/metadata/<name>`. A function is asked again after every catch-up with
@@ -142,7 +148,7 @@ class WorkingCopy implements ConfigRepo {
   }
 
   async backup(request: BackupRequest): Promise<BackupResult> {
-    if (!ISV.test(request.isv)) throw new ConfigError(`'${request.isv}' is not an ISV name (lower-case letters and digits, at most 16)`);
+    if (request.isv !== FLEET_LOGS && !ISV.test(request.isv)) throw new ConfigError(`'${request.isv}' is not an ISV name (lower-case letters and digits, at most 16)`);
     // raas's own clone is private; a working copy on disk may be shared by concurrent runs.
     const unlock = this.#git && !this.#ours ? await this.#lock(this.#git) : undefined;
     try {
@@ -295,8 +301,21 @@ export async function openConfigRepo(options: OpenConfigRepoOptions): Promise<Co
     return new WorkingCopy(dir, isRepo ? await openGit(dir, git) : undefined, false, options);
   }
   if (options.url === undefined) throw new ConfigError(`no ${WHAT}: give a directory or a URL`, { fix: 'set RAAS_CONF_REPO' });
-  const clone = await shallowClone(options.url, { ...git, parentDir: options.workDir, branch: options.branch, what: WHAT });
+  const clone = await shallowClone(options.url, { ...git, parentDir: options.workDir, branch: options.branch, what: WHAT }).catch(async (error: unknown) => {
+    throw (await missingBranch(options.url!, options.branch, options.workDir, error)) ?? error;
+  });
   return new WorkingCopy(clone.dir, clone.git, true, options);
+}
+
+/** A branch the repository does not have is a configuration error (exit 2), not a failed clone. */
+async function missingBranch(url: string, branch: string | undefined, dir: string, error: unknown): Promise<ConfigError | undefined> {
+  if (branch === undefined || !/Remote branch .* not found/i.test(String((error as Error)?.message))) return undefined;
+  const heads = await gitIn(dir).raw(['ls-remote', '--heads', url]).catch(() => '');
+  const branches = heads.split('\n').map((l) => /refs\/heads\/(.+)$/.exec(l)?.[1]).filter((b): b is string => Boolean(b));
+  return new ConfigError(`the ${WHAT} ${scrub(url)} has no branch '${branch}'`, {
+    where: '-c, --config-branch (default stage)',
+    fix: `pass -c <branch> with a branch it has${branches.length ? ` (${branches.join(', ')})` : ''}, or create ${branch} there`,
+  });
 }
 
 /**

@@ -59,7 +59,7 @@ function checkArchiveFile(file: string, info: Stats, given: string): void {
 /** `--file`, else `./<image>.tar` (as the original did), else the Pulp export server. */
 export async function obtainArchive(request: ArchiveRequest): Promise<ObtainedArchive> {
   const { file, logger } = request;
-  const fetchTo = async (url: string): Promise<ObtainedArchive> => {
+  const fetchTo = async (url: string, notFound: { where: string; fix: string }): Promise<ObtainedArchive> => {
     const target = path.join(request.workDir, 'download.tar');
     logger.info(`Downloading ${scrub(url)}`);
     await download(url, target, {
@@ -68,12 +68,14 @@ export async function obtainArchive(request: ArchiveRequest): Promise<ObtainedAr
       maxBytes: request.maxDownloadBytes,
       timeouts: request.timeouts,
       onProgress: request.onProgress,
+      // Like a missing local path: the input is wrong (exit 2), nothing was touched.
+      notFound: { what: 'archive', ...notFound },
     });
     return { path: target, origin: scrub(url) };
   };
 
   if (file !== undefined) {
-    if (isUrl(file)) return fetchTo(file);
+    if (isUrl(file)) return fetchTo(file, { where: '--file', fix: 'check the URL' });
     const local = path.resolve(request.cwd, file);
     const info = await statArchive(local);
     if (!info) throw new InputError(`archive not found: ${local}`, { where: '--file', fix: 'check the path' });
@@ -90,7 +92,10 @@ export async function obtainArchive(request: ArchiveRequest): Promise<ObtainedAr
   }
   if (request.exportUrl) {
     const base = request.exportUrl.endsWith('/') ? request.exportUrl : `${request.exportUrl}/`;
-    return fetchTo(`${base}${request.isv}-${name}`);
+    return fetchTo(`${base}${request.isv}-${name}`, {
+      where: '[pulp] export_url',
+      fix: `check the ISV and image names (raas fetches <export_url>${request.isv}-${name}) and export_url, or pass --file <path|url>`,
+    });
   }
   throw new ConfigError(`no archive for ${request.image}: no --file, no ./${name}, and no [pulp] export_url`, {
     fix: `pass --file <path|url>, put ${name} in the current directory, or set export_url in [pulp]`,

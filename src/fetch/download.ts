@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import pRetry, { AbortError } from 'p-retry';
 import type { DownloadTimeouts } from '../config/config.ts';
 import { isNoSpace, noSpaceError } from '../disk-space.ts';
-import { OperationError, RaasError } from '../errors.ts';
+import { InputError, OperationError, RaasError } from '../errors.ts';
 import { scrub, type Logger } from '../log.ts';
 
 /** What a download may wait for when raas.cfg says nothing ([pulp] connect_timeout, stall_timeout). */
@@ -20,8 +20,16 @@ export interface DownloadOptions {
   readonly maxBytes: number;
   readonly attempts?: number;
   readonly timeouts?: DownloadTimeouts;
+  /** Where the URL came from and how to fix it, for the "not found" (HTTP 404 or 410) input error. */
+  readonly notFound?: NotFound;
   /** Called once with the expected size (when known), then with each chunk's length. */
   readonly onProgress?: (event: { total?: number; bytes: number }) => void;
+}
+
+export interface NotFound {
+  readonly what: string;
+  readonly where: string;
+  readonly fix: string;
 }
 
 /** Node's fetch refuses URLs with credentials; they become a Basic authorization header. */
@@ -50,7 +58,7 @@ interface Opened {
  * pause at most `stallMs` between chunks; either breach is an error another attempt may
  * cure. `what` names the download in messages (the URL, query values redacted by scrub).
  */
-async function openUrl(source: string, what: string, timeouts: DownloadTimeouts, signal: AbortSignal | undefined): Promise<Opened> {
+async function openUrl(source: string, what: string, timeouts: DownloadTimeouts, signal: AbortSignal | undefined, notFound?: NotFound): Promise<Opened> {
   const { url, headers } = splitCredentials(new URL(source));
   const watchdog = new AbortController();
   let breach: string | undefined;
@@ -74,6 +82,11 @@ async function openUrl(source: string, what: string, timeouts: DownloadTimeouts,
     return failed(error);
   }
   clearTimeout(timer);
+  if ((response.status === 404 || response.status === 410) && notFound) {
+    await response.body?.cancel().catch(() => {});
+    // Like a missing local path: the input is wrong (exit 2), and nothing was touched.
+    throw new AbortError(new InputError(`${notFound.what} not found: ${what} answered HTTP ${response.status}`, { where: notFound.where, fix: notFound.fix }));
+  }
   if (!response.ok || !response.body) {
     const failure = new OperationError(`cannot download ${what}: HTTP ${response.status} ${response.statusText}`, {
       fix: response.status === 404 ? 'check the image name and [pulp] export_url, or pass --file' : undefined,
@@ -124,7 +137,7 @@ export async function download(source: string, file: string, options: DownloadOp
   const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
   let received = 0;
   const attempt = async (): Promise<number> => {
-    const { body, declared } = await openUrl(source, shown, timeouts, options.signal);
+    const { body, declared } = await openUrl(source, shown, timeouts, options.signal, options.notFound);
     if (declared !== undefined && declared > options.maxBytes) {
       body.destroy();
       throw new AbortError(new OperationError(`${shown} is ${declared} bytes, more than the limit of ${options.maxBytes}`));

@@ -8,6 +8,9 @@ import type { V1Image } from '../image/model.ts';
 export type ObjectKind = 'layer' | 'json' | 'ancestry';
 export const OBJECT_KINDS: readonly ObjectKind[] = ['layer', 'json', 'ancestry'];
 
+/** Whether registry clients can fetch from a store URL: http(s), not a file:// URL only this machine can read. */
+export const clientsCanFetch = (url: string): boolean => /^https?:\/\//i.test(url);
+
 export const appPrefix = (flatName: string): string => `${flatName}/`;
 export const objectKey = (flatName: string, id: string, kind: ObjectKind): string => `${flatName}/${id}/${kind}`;
 

@@ -18,7 +18,7 @@ import { openJournal, recoverAbandonedWrites } from '../storage/journal.ts';
 import { openStore } from '../storage/open.ts';
 import { checkAppRemote, checkMetadataPlan, deployedNow, deployMetadata, readDeployedMetadata } from '../crane/deploy.ts';
 import { loadBaseMetadata } from './base-metadata.ts';
-import { appPrefix } from './layout.ts';
+import { appPrefix, clientsCanFetch } from './layout.ts';
 import { nextRedirectFile } from './metadata.ts';
 import { checkFlatNameOwner } from './owner.ts';
 import { v2MetadataName } from './v2/layout.ts';
@@ -31,7 +31,10 @@ export interface PushRequest {
   readonly isv: IsvConfig;
   readonly image: string;
   readonly file: string | undefined;
+  /** `--tag`: published beside the archive's own tags. */
   readonly tag: string | undefined;
+  /** `--only-tag`: the one tag published; the archive's own are not. */
+  readonly onlyTag?: string | undefined;
   readonly dryRun: boolean;
   readonly jobs: number;
   readonly commit: boolean;
@@ -70,25 +73,41 @@ export interface PushReport {
   readonly pull: string;
 }
 
-/** Tags from the archive, or `--tag` for the image the archive's tags (or its single top image) name. */
-export function resolveTags(repo: ImageRepository, tag: string | undefined): Map<string, string> {
+/**
+ * The tags to publish: the archive's own, plus `--tag` for the image they (or its single top
+ * image) name; or, with `--only-tag`, that one tag alone (for the image the archive tags so,
+ * else the one image it holds).
+ */
+export function resolveTags(repo: ImageRepository, tag: string | undefined, onlyTag?: string): Map<string, string> {
+  if (tag !== undefined && onlyTag !== undefined) throw new ConfigError('--tag and --only-tag exclude each other', { where: '--tag, --only-tag', fix: 'pass one of them' });
+  if (onlyTag !== undefined) {
+    const broken = tagRule(onlyTag);
+    if (broken) throw new ConfigError(`'${onlyTag}' is not a valid tag: ${broken}`, { where: '--only-tag' });
+    const own = repo.tags.get(onlyTag);
+    return new Map([[onlyTag, own ?? onlyTarget(repo, '--only-tag')]]);
+  }
   if (tag === undefined) {
     if (repo.tags.size === 0) {
-      throw new InputError('the archive names no tag', { where: 'archive', fix: 'pass --tag <tag>' });
+      throw new InputError('the archive names no tag', { where: 'archive', fix: 'pass --tag <tag> or --only-tag <tag>' });
     }
     return new Map(repo.tags);
   }
   const broken = tagRule(tag);
   if (broken) throw new ConfigError(`'${tag}' is not a valid tag: ${broken}`, { where: '--tag' });
+  return new Map([...repo.tags, [tag, onlyTarget(repo, '--tag')]]);
+}
+
+/** The one image a tag given on the command line can name: the one the archive's tags name, or its single top image. */
+function onlyTarget(repo: ImageRepository, option: string): string {
   const targets = new Set(repo.tags.values());
   if (targets.size === 0) {
     const parents = new Set(repo.images.map((i) => i.parent));
     repo.images.filter((i) => !parents.has(i.id)).forEach((i) => targets.add(i.id));
   }
   if (targets.size !== 1) {
-    throw new InputError(`--tag is ambiguous: the archive holds ${targets.size} different images`, { where: '--tag', fix: 'push an archive of one image, or use the tags it carries' });
+    throw new InputError(`${option} is ambiguous: the archive holds ${targets.size} different images`, { where: option, fix: 'push an archive of one image, or use the tags it carries' });
   }
-  return new Map([...repo.tags, [tag, [...targets][0]!]]);
+  return [...targets][0]!;
 }
 
 /**
@@ -118,7 +137,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
     const repo = await readArchive(archive.path, { workDir: request.workDir, logger, limits: request.limits, signal });
     logger.info(`Read ${repo.format} archive ${archive.origin}: ${repo.images.length} layers, tags ${[...repo.tags.keys()].join(', ') || '(none)'}`);
     if (repo.archiveName && repo.archiveName !== image) logger.warn(`the archive calls the image ${repo.archiveName}; publishing it as ${image}`);
-    const tags = resolveTags(repo, request.tag);
+    const tags = resolveTags(repo, request.tag, request.onlyTag);
 
     const baseFiles = await loadBaseMetadata(config.redhat.metadata, signal, config.dir, config.pulp.timeouts);
     const hosted = maskedLayersFromCraneFiles(baseFiles.map((f) => ({ name: f.origin, text: f.text })));
@@ -140,6 +159,9 @@ export async function push(request: PushRequest): Promise<PushReport> {
     const dataDir = isv.craneDataDir;
     const metadataName = `${isv.name}-${flat}.json`;
     const url = store.publicUrl(appPrefix(flat));
+    if (!clientsCanFetch(url)) {
+      logger.warn(`the metadata sends clients to ${url}, which no registry client can fetch: set public_url in [${isv.name}] to the http(s) URL a web server publishes the storage at`);
+    }
 
     const listing = await store.list(appPrefix(flat));
     // What this push will rewrite is checked before anything is written: the redirect files

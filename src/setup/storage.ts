@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { AwsConfig } from '../config/config.ts';
 import type { FileStore } from '../storage/file.ts';
 import { publicReadPolicy, type S3Store } from '../storage/s3.ts';
+import { clientsCanFetch } from '../publish/layout.ts';
 import type { SetupStep } from './setup.ts';
 
 export type SetupStore = S3Store | FileStore;
@@ -33,7 +34,7 @@ export async function checkClientAccess(store: SetupStore, aws: AwsConfig, signa
   await store.put(key, Buffer.from('raas setup probe\n'), { contentType: 'text/plain', signal });
   try {
     const url = store.publicUrl(key);
-    if (!/^https?:\/\//.test(url)) {
+    if (!clientsCanFetch(url)) {
       return {
         step, status: 'warning',
         detail: `writable; clients are sent to ${store.publicUrl('')}, which only this machine can read`,

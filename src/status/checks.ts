@@ -33,6 +33,12 @@ export function some(items: readonly string[], max = 5): string {
   return items.length > max ? `${shown} and ${items.length - max} more` : shown;
 }
 
+/** "1 warning", "2 warnings": counts as people write them. */
+export const counted = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+/** "1 failed, 2 warnings, 30 ok". */
+export const describeSummary = (summary: Record<Outcome, number>): string => `${summary.failed} failed, ${counted(summary.warning, 'warning')}, ${summary.ok} ok`;
+
 export function summarize(checks: readonly Check[]): Record<Outcome, number> {
   const counts: Record<Outcome, number> = { ok: 0, warning: 0, failed: 0 };
   for (const c of checks) counts[c.outcome] += 1;

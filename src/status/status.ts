@@ -13,7 +13,7 @@ import type { Platform } from '../platform/platform.ts';
 import { pullReference } from '../publish/push.ts';
 import { READY_PATH } from '../serve/server.ts';
 import { openStore } from '../storage/open.ts';
-import { attempt, check, summarize, type Check, type Outcome } from './checks.ts';
+import { attempt, check, describeSummary, summarize, type Check, type Outcome } from './checks.ts';
 import { publishedImages, readAppRepository, type DeployedApp, type PublishedImage } from './deployed.ts';
 import { request } from './http.ts';
 import { checkImage } from './images.ts';
@@ -187,12 +187,9 @@ export async function status(request: StatusRequest): Promise<StatusReport> {
       checks.push(...(await limit.map(images, (image) => checkImage(ctx, image))).flat());
     }
 
-    for (const c of checks) {
-      const level = c.outcome === 'failed' ? 'error' : c.outcome === 'warning' ? 'warn' : 'debug';
-      logger[level](`${c.check} ${c.subject}: ${c.outcome === 'ok' ? '' : `${c.outcome}: `}${c.detail}`);
-    }
-    const summary = summarize(checks);
-    logger.info(`status of ${isv.name}: ${summary.failed} failed, ${summary.warning} warnings, ${summary.ok} ok`);
+    // Every check goes to the run's log; the terminal gets them once, in the report on stdout.
+    for (const c of checks) logger.debug(`${c.check} ${c.subject}: ${c.outcome === 'ok' ? '' : `${c.outcome}: `}${c.detail}`);
+    logger.info(`status of ${isv.name}: ${describeSummary(summarize(checks))}`);
     if (request.commit) checks.push(...(await appendLog(request)));
     const counted = summarize(checks);
     return {

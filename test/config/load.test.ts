@@ -186,3 +186,34 @@ test('a secret too short to be masked is refused; every query value of a URL is 
   assert.equal(scrub('{"msg":"Downloading http://u:p@h/a.tar?token=t1#frag"}'), '{"msg":"Downloading http://***@h/a.tar?token=***"}');
   assert.equal(scrub('see https://example.com/path and s3://bucket/key'), 'see https://example.com/path and s3://bucket/key');
 });
+
+test('one typo, one message: a misspelt section is named as such, a non-ini line gets file:line, a misspelt required key is not also missing', () => {
+  const problemsOf = (text: string) => {
+    const error = thrown(() => parseConfig('/c/raas.cfg', text, {}));
+    assert.ok(error instanceof ConfigError);
+    assert.equal(error.exitCode, 2);
+    return error.message.split('\n').slice(1);
+  };
+  assert.deepEqual(problemsOf('[awz]\nregion = eu-west-1\n\n[acme]\ns3_buckt = acme-bucket\n'), [
+    '  /c/raas.cfg:1 [awz]: not a known section, and probably a misspelling of [aws]: it holds no ISV keys, so it is read neither as [aws] nor as an ISV',
+    '    fix: rename it [aws]',
+    "  /c/raas.cfg:5 [acme] s3_buckt: unknown key 's3_buckt'",
+    '    fix: did you mean s3_bucket?',
+  ]);
+  assert.deepEqual(problemsOf('[acme]\ns3_bucket = acme-bucket\nthis is not ini\n[pulp\n'), [
+    "  /c/raas.cfg:3: 'this is not ini' is not an ini line",
+    '    fix: write [section], key = value, or a comment starting with # or ;',
+    "  /c/raas.cfg:4: '[pulp' is not an ini line",
+    '    fix: write [section], key = value, or a comment starting with # or ;',
+  ]);
+  const messages = problemsOf('[aws]\nacces_key_id = k\nsecret_access_key = s\n\n[openshfit]\nusername = u\n\n[acme]\nplatform = git\napp_remot = /srv/crane.git\nregistry_ur = http://r\ns3_bucket = acme-bucket\n')
+    .filter((l) => !l.startsWith('    fix:'));
+  assert.deepEqual(messages, [
+    "  /c/raas.cfg:2 [aws] acces_key_id: unknown key 'acces_key_id'",
+    '  /c/raas.cfg:5 [openshfit]: not a known section, and probably a misspelling of [openshift]: it holds no ISV keys, so it is read neither as [openshift] nor as an ISV',
+    "  /c/raas.cfg:10 [acme] app_remot: unknown key 'app_remot'",
+    "  /c/raas.cfg:11 [acme] registry_ur: unknown key 'registry_ur'",
+  ]);
+  // An ISV whose name is close to a common section's is still an ISV when it reads like one.
+  assert.deepEqual([...parseConfig('r.cfg', '[pulp1]\ns3_bucket = pulp1-bucket\n', {}).isvs.keys()], ['pulp1']);
+});
