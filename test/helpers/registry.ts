@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { startCraneServer, type CraneServer } from '../../src/serve/server.ts';
+import { startCraneServer, type RegistryServer as CraneServer } from '../../src/serve/server.ts';
 import { git, makeBareRepo, tempDir } from './git.ts';
 import type { World } from './world.ts';
 
