@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { test } from 'node:test';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { startCraneServer, type CraneServer } from '../../src/serve/server.ts';
+import { startCraneServer, type RegistryServer } from '../../src/serve/server.ts';
 import { makeExample, type Example } from '../helpers/archives.ts';
 import { git, makeBareRepo, tempDir } from '../helpers/git.ts';
 import { editConfig, makeCraneSource } from '../helpers/registry.ts';
@@ -30,7 +30,7 @@ test('status of every ISV: one healthy, one with a missing layer, one with an or
   for (const isv of ['beta', 'gamma']) remotes[isv] = await makeBareRepo(path.join(root, `${isv}.git`));
 
   // One Crane-compatible server for the three registries, serving every app's deployed data.
-  let server: CraneServer = await startCraneServer({ dataDir: path.join(root, 'nothing') });
+  let server: RegistryServer = await startCraneServer({ dataDir: path.join(root, 'nothing') });
   const registryUrl = server.url;
   t.after(() => server.close());
   let round = 0;
