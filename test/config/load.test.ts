@@ -206,7 +206,7 @@ test('one typo, one message: a misspelt section is named as such, a non-ini line
     "  /c/raas.cfg:4: '[pulp' is not an ini line",
     '    fix: write [section], key = value, or a comment starting with # or ;',
   ]);
-  const messages = problemsOf('[aws]\nacces_key_id = k\nsecret_access_key = s\n\n[openshfit]\nusername = u\n\n[acme]\nplatform = git\napp_remot = /srv/crane.git\nregistry_ur = http://r\ns3_bucket = acme-bucket\n')
+  const messages = problemsOf('[aws]\nacces_key_id = k\nsecret_access_key = s3cr3t-value\n\n[openshfit]\nusername = u\n\n[acme]\nplatform = git\napp_remot = /srv/crane.git\nregistry_ur = http://r\ns3_bucket = acme-bucket\n')
     .filter((l) => !l.startsWith('    fix:'));
   assert.deepEqual(messages, [
     "  /c/raas.cfg:2 [aws] acces_key_id: unknown key 'acces_key_id'",
