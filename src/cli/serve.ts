@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { isvConfig } from '../config/load.ts';
 import { ExitCode } from '../errors.ts';
 import { openPlatform } from '../platform/open.ts';
@@ -43,7 +43,7 @@ export function registerServe(program: Command, io: Io): void {
     .command('serve')
     .description("serve an ISV's registry (read-only, Docker v2 and Crane v1 APIs) from its Crane app repository and store")
     .argument('<isv>', 'the ISV (a section of raas.cfg)')
-    .option('--listen <host:port>', 'address to listen on (port 0 picks a free port)', parseListen, { host: '127.0.0.1', port: 5000 })
+    .addOption(new Option('--listen <host:port>', 'address to listen on (port 0 picks a free port)').argParser(parseListen).default({ host: '127.0.0.1', port: 5000 }, '127.0.0.1:5000'))
     .option('--poll <seconds>', 'how often to fetch the app repository (or check --data-dir) for new metadata', parsePoll, 10)
     .option('--data-dir <dir>', 'serve this Crane data directory instead of the app repository, reloaded when its files change')
     .addHelpText('after', HELP)
