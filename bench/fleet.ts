@@ -5,7 +5,8 @@ import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, paginateListObje
 import pLimit from 'p-limit';
 import { CRANE_CONFIG_FILE, craneConfigText } from '../src/crane/config-file.ts';
 import { DEFAULT_DATA_DIR } from '../src/crane/deploy.ts';
-import { startCraneServer } from '../src/serve/server.ts';
+import { startServer } from '../src/serve/server.ts';
+import { dirSnapshot } from '../src/serve/source.ts';
 import { SHA256_METADATA } from '../src/storage/s3-put.ts';
 import { git, makeBareRepo } from '../test/helpers/git.ts';
 import { RAAS_BIN, log, mib, seconds } from './common.ts';
@@ -109,7 +110,7 @@ export async function benchFleet(bench: Bench): Promise<FleetResult> {
   await git(configDir, 'push', '-q');
   const setupMs = performance.now() - started;
 
-  const registry = await startCraneServer({ dataDir: served, host: '127.0.0.1' });
+  const registry = await startServer({ source: await dirSnapshot(served), host: '127.0.0.1' });
   try {
     const env = { ...bench.raasEnv, BENCH_REGISTRY: registry.url };
     const args = ['--no-commit', '--json', 'status', '--all', '--jobs', String(FLEET_JOBS)];

@@ -2,7 +2,8 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CRANE_CONFIG_FILE, craneConfigText } from '../src/crane/config-file.ts';
 import { DEFAULT_DATA_DIR } from '../src/crane/deploy.ts';
-import { startCraneServer } from '../src/serve/server.ts';
+import { startServer } from '../src/serve/server.ts';
+import { dirSnapshot } from '../src/serve/source.ts';
 import { git, makeBareRepo } from '../test/helpers/git.ts';
 import { RAAS_BIN, log, mib, seconds } from './common.ts';
 import { writeExport } from './exports.ts';
@@ -47,7 +48,7 @@ export async function benchStatus(bench: Bench): Promise<StatusResult> {
   // The registry: the Crane app's deployed data, served from a checkout (read once, at start).
   const served = path.join(bench.dir, 'crane-served');
   await git(bench.dir, 'clone', '-q', crane, served);
-  const registry = await startCraneServer({ dataDir: path.join(served, DEFAULT_DATA_DIR), host: '127.0.0.1' });
+  const registry = await startServer({ source: await dirSnapshot(path.join(served, DEFAULT_DATA_DIR)), host: '127.0.0.1' });
   try {
     const env = targetEnv(bench, target, { BENCH_REGISTRY: registry.url });
     const args = ['--no-commit', '--json', 'status', 'bs3'];

@@ -62,7 +62,7 @@ export function registerServe(program: Command, io: Io): void {
         const store = openStore(isv, ctx.config.aws, log);
         try {
           const server = await startServer({
-            source, store: { store, kind: isv.storage.kind, presignSeconds: isv.presignSeconds },
+            source, store: { store, presignSeconds: isv.presignSeconds },
             host: options.listen.host, port: options.listen.port, logger: log,
           });
           io.stdout.write(globals.json ? `${JSON.stringify({ url: server.url })}\n` : `listening on ${server.url}\n`);

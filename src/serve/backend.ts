@@ -9,7 +9,6 @@ import type { ManifestCache } from './manifests.ts';
  */
 export interface Backend {
   readonly store: Store;
-  readonly kind: 'file' | 's3';
   /** Lifetime of pre-signed blob URLs (private buckets). */
   readonly presignSeconds: number;
   readonly manifests: ManifestCache;

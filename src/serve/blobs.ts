@@ -14,7 +14,7 @@ const BLOB_TYPE = 'application/octet-stream';
 
 export async function blobReply(backend: Backend, key: string, digest: string, publicUrl: string, request: http.IncomingMessage): Promise<Reply> {
   const head = request.method === 'HEAD';
-  if (backend.kind === 's3' && !head) {
+  if (backend.store.kind === 's3' && !head) {
     // 307, as the stock registry answers with pre-signed URLs (a 302 might be followed with another method).
     if (backend.store.access === 'private' && backend.store.presign) return redirect(await backend.store.presign(key, backend.presignSeconds), 307);
     return redirect(publicUrl);
@@ -28,7 +28,7 @@ export async function blobReply(backend: Backend, key: string, digest: string, p
   const etag = `"${digest}"`;
   const match = request.headers['if-none-match'];
   if (match && match.split(',').some((m) => m.trim() === etag || m.trim() === '*')) return { status: 304, headers, body: '' };
-  const one = backend.kind === 'file' && request.headers.range ? singleRange(info.size, request.headers.range) : undefined;
+  const one = backend.store.kind === 'file' && request.headers.range ? singleRange(info.size, request.headers.range) : undefined;
   if (one === 'unsatisfiable') return { status: 416, headers: { ...API_VERSION, 'Content-Range': `bytes */${info.size}` }, body: '' };
   if (one) {
     headers['Content-Range'] = `bytes ${one.start}-${one.end}/${info.size}`;

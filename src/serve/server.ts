@@ -10,7 +10,7 @@ import type { CraneData } from './data.ts';
 import { parseTarget } from './guard.ts';
 import { ManifestCache } from './manifests.ts';
 import { API_VERSION, json, plainError, v2Error, type Reply } from './reply.ts';
-import { dirSource, type DataSource } from './source.ts';
+import type { DataSource } from './source.ts';
 import { v1Reply } from './v1.ts';
 import { v2Reply } from './v2.ts';
 
@@ -24,7 +24,7 @@ import { v2Reply } from './v2.ts';
 export interface ServerOptions {
   readonly source: DataSource;
   /** The ISV's store; without one every v2 request is a redirect, as Crane answers. */
-  readonly store?: { readonly store: Store; readonly kind: 'file' | 's3'; readonly presignSeconds: number };
+  readonly store?: { readonly store: Store; readonly presignSeconds: number };
   readonly host?: string;
   /** 0 (the default) picks a free port. */
   readonly port?: number;
@@ -174,22 +174,4 @@ export async function startServer(options: ServerOptions): Promise<RegistryServe
       return closing;
     },
   };
-}
-
-/**
- * A server over a Crane data directory, read once (no polling), without a store: every
- * v2 request is redirected as Crane redirects it. For tests and tools that stand in for
- * a deployed Crane; raas serve uses startServer.
- */
-export async function startCraneServer(options: { readonly dataDir: string; readonly host?: string; readonly port?: number; readonly store?: ServerOptions['store'] }): Promise<RegistryServer> {
-  const source = dirSource({ dir: options.dataDir, pollMs: 1_000, logger: pino({ level: 'silent' }) });
-  await loadOnce(source);
-  const server = await startServer({ source, host: options.host, port: options.port, store: options.store });
-  return { url: server.url, close: () => server.close() };
-}
-
-/** Read a source once and stop: its snapshot stays. */
-async function loadOnce(source: DataSource): Promise<void> {
-  source.start();
-  await source.close();
 }

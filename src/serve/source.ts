@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { readDataDir, type DataFile } from '../crane/datadir.ts';
-import { scrub, type Logger } from '../log.ts';
+import { scrub, silentLogger, type Logger } from '../log.ts';
 import { loadCraneData, repositoryCount, type CraneData } from './data.ts';
 
 /**
@@ -174,4 +174,15 @@ async function catFiles(git: (args: string[], input?: string) => Promise<{ stdou
     at = eol + 1 + length + 1;
   }
   return files;
+}
+
+/**
+ * A data directory read once and not watched: its snapshot stays. What stands in for a
+ * deployed Crane where nothing changes while it serves (status of one commit, tests, bench).
+ */
+export async function dirSnapshot(dir: string, logger: Logger = silentLogger()): Promise<DataSource> {
+  const source = dirSource({ dir, pollMs: 60_000, logger });
+  source.start();
+  await source.close();
+  return source;
 }

@@ -113,7 +113,7 @@ const MAX_READ_BYTES = 4 * 1024 * 1024;
  * registry is checked by v2-tags). Failing, what went wrong.
  */
 export async function readPublished(store: Store, key: string, signal: AbortSignal): Promise<{ bytes: Buffer } | { problem: string }> {
-  if (store.access === 'private' || store.location.startsWith('file:')) {
+  if (store.access === 'private' || store.kind === 'file') {
     try {
       const got = await store.read(key, { maxBytes: MAX_READ_BYTES });
       return got ? { bytes: got.body } : { problem: `${store.location}${key} does not exist` };

@@ -106,6 +106,7 @@ export function createFileStore(options: FileStoreOptions): FileStore {
     path.relative(root, path.join(entry.parentPath, name)).split(path.sep).join('/');
 
   return {
+    kind: 'file',
     location,
     root,
     access: 'public',

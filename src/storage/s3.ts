@@ -196,6 +196,7 @@ export function createS3Store(options: S3StoreOptions): S3Store {
   };
 
   return {
+    kind: 's3',
     location,
     bucket,
     prefix,

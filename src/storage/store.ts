@@ -53,6 +53,8 @@ export interface ByteRange {
 }
 
 export interface Store {
+  /** The backend: what clients can be sent to (pre-signed URLs, redirects) and what raas serve streams itself. */
+  readonly kind: 's3' | 'file';
   /** For messages: "s3://bucket/prefix/" or "file:///dir/". */
   readonly location: string;
   /**

@@ -10,9 +10,11 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { buffer } from 'node:stream/consumers';
 import { execa } from 'execa';
 import { readArchive } from '../../src/image/read.ts';
-import { startCraneServer } from '../../src/serve/server.ts';
+import { startServer } from '../../src/serve/server.ts';
+import { dirSnapshot } from '../../src/serve/source.ts';
 import { makeExample, pulpChain, randomLayer, writePulpExport, type Layer } from '../helpers/archives.ts';
 import { git, tempDir } from '../helpers/git.ts';
+import { startBaseParty } from '../helpers/base-party.ts';
 import { makeWorld, type World } from '../helpers/world.ts';
 
 /**
@@ -28,7 +30,7 @@ const SCHEMA2 = 'application/vnd.docker.distribution.manifest.v2+json';
 async function craneFor(t: TestContext, world: World): Promise<string> {
   const checkout = await tempDir(t, 'raas-crane-');
   await git(checkout, 'clone', '-q', world.craneRemote, 'app');
-  const crane = await startCraneServer({ dataDir: path.join(checkout, 'app', 'crane/data') });
+  const crane = await startServer({ source: await dirSnapshot(path.join(checkout, 'app', 'crane/data')) });
   t.after(() => crane.close());
   return new URL(crane.url).host;
 }
@@ -176,21 +178,9 @@ test('a masked base layer stays with its host: v2 manifests name it as a foreign
   const [base, own] = example.ids as [string, string];
   const repo = await readArchive(example.file, { workDir: await tempDir(t) });
   const baseLayer = await buffer(repo.images[0]!.layer.open());
-  // The base image's host (a CDN in production) serves its v1 layer where its Crane metadata says.
-  const requests: string[] = [];
-  const cdn = http.createServer((req, res) => {
-    requests.push(req.url ?? '');
-    if (req.url === `/rhel7/${base}/layer`) res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(baseLayer);
-    else res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => cdn.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => cdn.close(() => resolve())));
-  const hostUrl = `http://127.0.0.1:${(cdn.address() as AddressInfo).port}/rhel7/`;
-  const rhel = JSON.stringify({
-    type: 'pulp-docker-redirect', version: 1, repository: 'rhel7', 'repo-registry-id': 'rhel7', url: hostUrl,
-    protected: false, images: [{ id: base }], tags: { latest: base },
-  });
-  const world = await makeWorld(t, { storage: 's3', baseMetadata: { 'rhel7.json': rhel } });
+  const party = await startBaseParty(t, { id: base, layer: baseLayer });
+  const { url: hostUrl, requests } = party;
+  const world = await makeWorld(t, { storage: 's3', baseMetadata: { 'rhel7.json': party.metadata } });
   const report = await push(world, example.file);
   assert.deepEqual(report.masked, [base]);
   const stored = new Map(await Promise.all([...(await world.objects()).keys()].map(async (k) => [k, await world.object(k)] as const)));

@@ -62,7 +62,8 @@ for (const format of formats) {
 test('base-image metadata masks its layers, is deployed beside the ISV\'s file, and Crane redirects each layer to its host', async (t) => {
   const { mkdtemp, rm } = await import('node:fs/promises');
   const os = await import('node:os');
-  const { startCraneServer } = await import('../../src/serve/server.ts');
+  const { startServer } = await import('../../src/serve/server.ts');
+  const { dirSnapshot } = await import('../../src/serve/source.ts');
   const example = await makeExample({ dir: os.tmpdir(), format: 'oci-archive', layers: 2, tag: 'latest' });
   t.after(() => rm(example.file, { force: true }));
   const [base, own] = example.ids as [string, string];
@@ -82,7 +83,7 @@ test('base-image metadata masks its layers, is deployed beside the ISV\'s file, 
   const checkout = await mkdtemp(path.join(os.tmpdir(), 'raas-crane-'));
   t.after(() => rm(checkout, { recursive: true, force: true }));
   await git(checkout, 'clone', '-q', world.craneRemote, 'app');
-  const crane = await startCraneServer({ dataDir: path.join(checkout, 'app', 'crane/data') });
+  const crane = await startServer({ source: await dirSnapshot(path.join(checkout, 'app', 'crane/data')) });
   t.after(() => crane.close());
   const redirect = async (p: string) => (await fetch(`${crane.url}${p}`, { redirect: 'manual' })).headers.get('location');
   assert.equal(await redirect(`/v1/images/${base}/layer`), `https://cdn.redhat.example/rhel7/${base}/layer`);

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { test } from 'node:test';
@@ -11,6 +9,7 @@ import { readArchive } from '../../src/image/read.ts';
 import { makeExample } from '../helpers/archives.ts';
 import { tempDir } from '../helpers/git.ts';
 import { checkPulls, publishEachFormat, skopeo, startServe } from '../helpers/serve.ts';
+import { startBaseParty } from '../helpers/base-party.ts';
 import { makeWorld } from '../helpers/world.ts';
 
 /**
@@ -64,20 +63,9 @@ test('a masked base layer is fetched from the base party\'s URL, named by the me
   const [base] = example.ids as [string, string];
   const repo = await readArchive(example.file, { workDir: await tempDir(t) });
   const baseLayer = await buffer(repo.images[0]!.layer.open());
-  const requests: string[] = [];
-  const cdn = http.createServer((req, res) => {
-    requests.push(req.url ?? '');
-    if (req.url === `/rhel7/${base}/layer`) res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(baseLayer);
-    else res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => cdn.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => {
-    cdn.close(() => resolve());
-    cdn.closeAllConnections();
-  }));
-  const hostUrl = `http://127.0.0.1:${(cdn.address() as AddressInfo).port}/rhel7/`;
-  const rhel = JSON.stringify({ type: 'pulp-docker-redirect', version: 1, repository: 'rhel7', 'repo-registry-id': 'rhel7', url: hostUrl, protected: false, images: [{ id: base }], tags: { latest: base } });
-  const world = await makeWorld(t, { storage: 'file', baseMetadata: { 'rhel7.json': rhel } });
+  const party = await startBaseParty(t, { id: base, layer: baseLayer });
+  const { url: hostUrl, requests } = party;
+  const world = await makeWorld(t, { storage: 'file', baseMetadata: { 'rhel7.json': party.metadata } });
   const run = await world.raas(['push', 'acme', 'acme/app', '--file', example.file, '--json']);
   assert.equal(run.code, 0, run.stderr);
   const served = await startServe(t, world);

@@ -102,7 +102,7 @@ test('clients too slow to send a request, or idle on a kept-alive connection, ar
   source.start();
   t.after(() => source.close());
   const server = await startServer({
-    source, store: { store: createFileStore({ root: dir }), kind: 'file', presignSeconds: 60 },
+    source, store: { store: createFileStore({ root: dir }), presignSeconds: 60 },
     limits: { headersTimeout: 500, requestTimeout: 800, keepAliveTimeout: 300, connectionsCheckingInterval: 100, idleSocketMs: 1_000 },
   });
   t.after(() => server.close());

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { test } from 'node:test';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { startCraneServer, type RegistryServer } from '../../src/serve/server.ts';
+import { startServer, type RegistryServer } from '../../src/serve/server.ts';
+import { dirSnapshot } from '../../src/serve/source.ts';
 import { makeExample, type Example } from '../helpers/archives.ts';
 import { git, makeBareRepo, tempDir } from '../helpers/git.ts';
 import { editConfig, makeCraneSource } from '../helpers/registry.ts';
@@ -30,7 +31,7 @@ test('status of every ISV: one healthy, one with a missing layer, one with an or
   for (const isv of ['beta', 'gamma']) remotes[isv] = await makeBareRepo(path.join(root, `${isv}.git`));
 
   // One Crane-compatible server for the three registries, serving every app's deployed data.
-  let server: RegistryServer = await startCraneServer({ dataDir: path.join(root, 'nothing') });
+  let server: RegistryServer = await startServer({ source: await dirSnapshot(path.join(root, 'nothing')) });
   const registryUrl = server.url;
   t.after(() => server.close());
   let round = 0;
@@ -38,7 +39,7 @@ test('status of every ISV: one healthy, one with a missing layer, one with an or
     const served = path.join(root, `served-${(round += 1)}`);
     for (const isv of ISVS) await git(root, 'clone', '-q', remotes[isv]!, path.join(served, isv));
     await server.close();
-    server = await startCraneServer({ dataDir: served, port: Number(new URL(registryUrl).port) });
+    server = await startServer({ source: await dirSnapshot(served), port: Number(new URL(registryUrl).port) });
   };
   await editConfig(world, (text) => [
     text.replace(/^registry_url = .*$/m, `registry_url = ${registryUrl}`),

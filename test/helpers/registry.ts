@@ -3,7 +3,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { startCraneServer, type RegistryServer as CraneServer } from '../../src/serve/server.ts';
+import { startServer, type RegistryServer as CraneServer } from '../../src/serve/server.ts';
+import { dirSnapshot } from '../../src/serve/source.ts';
 import { git, makeBareRepo, tempDir } from './git.ts';
 import type { World } from './world.ts';
 
@@ -41,7 +42,7 @@ export interface Registry {
 
 export async function startRegistry(t: TestContext, world: World): Promise<Registry> {
   const root = await tempDir(t, 'raas-registry-');
-  let server: CraneServer | undefined = await startCraneServer({ dataDir: path.join(root, 'nothing') });
+  let server: CraneServer | undefined = await startServer({ source: await dirSnapshot(path.join(root, 'nothing')) });
   const url = server.url;
   const port = Number(new URL(url).port);
   let round = 0;
@@ -56,7 +57,7 @@ export async function startRegistry(t: TestContext, world: World): Promise<Regis
       const checkout = path.join(root, `deployed-${(round += 1)}`);
       await git(root, 'clone', '-q', world.craneRemote, checkout);
       await stop();
-      server = await startCraneServer({ dataDir: path.join(checkout, 'crane/data'), port });
+      server = await startServer({ source: await dirSnapshot(path.join(checkout, 'crane/data')), port });
     },
     stop,
   };

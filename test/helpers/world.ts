@@ -5,7 +5,8 @@ import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
-import { startCraneServer } from '../../src/serve/server.ts';
+import { startServer } from '../../src/serve/server.ts';
+import { dirSnapshot } from '../../src/serve/source.ts';
 import { git, makeBareRepo, tempDir } from './git.ts';
 import { useRhcStandin, type RhcStandin } from './rhc/standin.ts';
 import { startS3, type S3Server } from './s3.ts';
@@ -97,7 +98,7 @@ export async function makeWorld(t: TestContext, options: WorldOptions = {}): Pro
   const storageDir = path.join(root, 'storage');
   if (storage === 'file' && !options.empty) await mkdir(storageDir);
 
-  const crane = await startCraneServer({ dataDir: path.join(root, 'crane-served') });
+  const crane = await startServer({ source: await dirSnapshot(path.join(root, 'crane-served')) });
   t.after(() => crane.close());
   let rhc: RhcStandin | undefined;
   let craneRemote: string;

@@ -10,7 +10,8 @@ import { silentLogger } from '../../src/log.ts';
 import { CRANE_APP_ENV, OpenShiftPlatform } from '../../src/platform/openshift.ts';
 import { checkRegistry } from '../../src/platform/ping.ts';
 import { Rhc } from '../../src/platform/rhc.ts';
-import { startCraneServer } from '../../src/serve/server.ts';
+import { startServer } from '../../src/serve/server.ts';
+import { dirSnapshot } from '../../src/serve/source.ts';
 import { makeBareRepo, tempDir } from '../helpers/git.ts';
 import { useRhcStandin } from '../helpers/rhc/standin.ts';
 
@@ -86,7 +87,7 @@ describe('OpenShiftPlatform', () => {
     // The gear would run Crane over the deployed data directory; here raas's own front end does.
     const served = path.join(root, 'served');
     await mkdir(served);
-    const crane = await startCraneServer({ dataDir: served });
+    const crane = await startServer({ source: await dirSnapshot(served) });
     t.after(() => crane.close());
     await useRhcStandin(t, { appUrl: `${crane.url}/` });
     await platform(source).ensure({ createDomain: true, createApp: true });

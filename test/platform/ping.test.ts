@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { checkRegistry } from '../../src/platform/ping.ts';
-import { startCraneServer } from '../../src/serve/server.ts';
+import { startServer } from '../../src/serve/server.ts';
+import { dirSnapshot } from '../../src/serve/source.ts';
 import { tempDir } from '../helpers/git.ts';
 
 async function serve(t: TestContext, handler: http.RequestListener): Promise<string> {
@@ -19,7 +20,7 @@ describe('checkRegistry', () => {
   it('sees a Crane registry answer both APIs', async (t) => {
     const dataDir = await tempDir(t);
     await writeFile(path.join(dataDir, 'r.json'), JSON.stringify({ version: 1, 'repo-registry-id': 'r', url: 'http://x/', images: [], tags: {} }));
-    const crane = await startCraneServer({ dataDir });
+    const crane = await startServer({ source: await dirSnapshot(dataDir) });
     t.after(() => crane.close());
     const result = await checkRegistry(crane.url);
     assert.deepEqual(result, { url: crane.url, v1: true, v2: true, attempts: 1, detail: '/v1/_ping: true; /v2/: HTTP 200' });

@@ -47,7 +47,7 @@ async function registry(t: TestContext) {
   const source = dirSource({ dir: path.join(root, 'data'), pollMs: 60_000, logger: silent });
   source.start();
   await source.close();
-  const server = await startServer({ source, store: { store, kind: 'file', presignSeconds: 60 } });
+  const server = await startServer({ source, store: { store, presignSeconds: 60 } });
   t.after(() => server.close());
   return { url: `${server.url}/v2/acme/app`, image, signature, sbom, claimed, tags: ['1.0', ...tags] };
 }

@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { buildV1Redirect, serializeRedirect } from '../../src/crane/redirect.ts';
-import { startCraneServer } from '../../src/serve/server.ts';
+import { startServer } from '../../src/serve/server.ts';
+import { dirSnapshot } from '../../src/serve/source.ts';
 import { tempDir } from '../helpers/git.ts';
 
 const BASE = '1'.repeat(64);
@@ -42,7 +43,7 @@ async function registry(t: TestContext) {
   await writeJson(dataDir, 'v2/acme-app.json', { type: 'pulp-docker-redirect', version: 2, repository: 'acme-app', 'repo-registry-id': 'acme/app', url: `${store}/v2/acme/` });
   await writeJson(dataDir, 'secret.json', { ...buildV1Redirect({ repository: 's', registryId: 'secret/app', url: `${store}/s/`, imageIds: [SECRET], tags: {} }), protected: true });
   await writeFile(path.join(dataDir, 'default_config.conf'), '[general]\n');
-  const crane = await startCraneServer({ dataDir });
+  const crane = await startServer({ source: await dirSnapshot(dataDir) });
   t.after(() => crane.close());
   return { crane: crane.url, store };
 }
@@ -50,7 +51,7 @@ async function registry(t: TestContext) {
 const get = (url: string, init: RequestInit = {}) => fetch(url, { redirect: 'manual', ...init });
 const errorCode = async (response: Response): Promise<string> => ((await response.json()) as { errors: { code: string }[] }).errors[0]!.code;
 
-describe('startCraneServer', () => {
+describe('startServer over a data directory', () => {
   it('answers the v1 ping and the v2 base like Crane', async (t) => {
     const { crane } = await registry(t);
     const ping = await get(`${crane}/v1/_ping`);
@@ -118,7 +119,7 @@ describe('startCraneServer', () => {
     await writeJson(dataDir, 'broken.json', JSON.stringify({ version: 1, repository: 'b', 'repo-registry-id': 'b', url: 'http://x/', tags: {} }));
     await writeJson(dataDir, 'norepo.json', JSON.stringify({ version: 1, 'repo-registry-id': 'n', url: 'http://x/', images: [], tags: {} }));
     await writeJson(dataDir, 'bad.json', '{"version": 1,');
-    const crane = await startCraneServer({ dataDir });
+    const crane = await startServer({ source: await dirSnapshot(dataDir) });
     t.after(() => crane.close());
     assert.equal((await get(`${crane.url}/v1/repositories/r/tags`)).status, 200);
     assert.equal((await get(`${crane.url}/v1/repositories/b/tags`)).status, 404);
@@ -146,7 +147,7 @@ async function v2Registry(t: TestContext) {
   await writeJson(dataDir, 'secret.json', { ...v2('acme/secret', 3, { schema2_data: ['1.0'] }), protected: true });
   await writeJson(dataDir, 'hashtags.json', v2('acme/hashtags', 3, { schema2_data: [] }));
   await writeJson(dataDir, 'words.json', v2('blobs/manifests', 3, { schema2_data: ['tags'] }));
-  const crane = await startCraneServer({ dataDir });
+  const crane = await startServer({ source: await dirSnapshot(dataDir) });
   t.after(() => crane.close());
   urls.set(t, crane.url);
   return async (path: string, accept?: string) => {
@@ -155,7 +156,7 @@ async function v2Registry(t: TestContext) {
   };
 }
 
-describe('startCraneServer v2 API', () => {
+describe('startServer over a data directory v2 API', () => {
   it('redirects blobs into the repository\'s url, kept apart from the v1 repository of the same name, and lists the tags the metadata names', async (t) => {
     const redirect = await v2Registry(t);
     assert.equal(await redirect(`/v2/acme/app/blobs/${DIGEST}`), `https://store.example/acme/app/v2/blobs/${DIGEST}`);
