@@ -1,14 +1,14 @@
 import cliProgress from 'cli-progress';
 import type { Logger } from '../log.ts';
-import type { PlannedObject } from '../publish/plan.ts';
-import type { UploadProgress } from '../publish/upload.ts';
+import type { LayoutObject } from '../layout/layout.ts';
+import type { WriteProgress } from '../publish/write.ts';
 
 export const formatBytes = (bytes: number): string =>
   bytes < 1024 ? `${bytes} B` : bytes < 1024 ** 2 ? `${(bytes / 1024).toFixed(1)} KiB` : bytes < 1024 ** 3 ? `${(bytes / 1024 ** 2).toFixed(1)} MiB` : `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 const mib = formatBytes;
 
 /** Plain lines, one per finished object, as the original printed; for logs, cron and CI. */
-export function lineProgress(logger: Logger): UploadProgress {
+export function lineProgress(logger: Logger): WriteProgress {
   return {
     start: () => {},
     advance: () => {},
@@ -39,7 +39,7 @@ export function downloadBar(stream: NodeJS.WritableStream): ((event: { total?: n
 }
 
 /** One bar per layer in flight plus a total, redrawn in place; only on a terminal. */
-export function barProgress(stream: NodeJS.WritableStream): UploadProgress {
+export function barProgress(stream: NodeJS.WritableStream): WriteProgress {
   const bars = new cliProgress.MultiBar(
     {
       stream: stream as NodeJS.WriteStream,
@@ -56,11 +56,11 @@ export function barProgress(stream: NodeJS.WritableStream): UploadProgress {
   let sent = 0;
   const active = new Map<string, cliProgress.SingleBar>();
   return {
-    start(object: PlannedObject) {
+    start(object: LayoutObject) {
       totalBytes += object.size;
       total.setTotal(totalBytes);
-      if (object.kind === 'layer') {
-        active.set(object.key, bars.create(object.size, 0, { name: `${object.image.id.slice(0, 12)} layer `.padEnd(19), done: mib(0), size: mib(object.size) }));
+      if (object.layer !== undefined) {
+        active.set(object.key, bars.create(object.size, 0, { name: `${object.layer.id.slice(0, 12)} layer `.padEnd(19), done: mib(0), size: mib(object.size) }));
       }
     },
     advance(object, bytes) {

@@ -2,9 +2,9 @@ import { flatTwin } from '../config/names.ts';
 import { InputError } from '../errors.ts';
 import { sha256Hex } from '../image/digest.ts';
 import type { ListedObject, Store } from '../storage/store.ts';
-import { appPrefix } from './layout.ts';
-import { checkPreviousRedirect } from './metadata.ts';
-import { listedTags, tagsListBody, tagsListKey } from './v2/layout.ts';
+import { checkPreviousRedirect } from '../crane/metadata.ts';
+import { appPrefix } from '../layout/crane-v1/keys.ts';
+import { listedTags, tagsListBody, tagsListKey } from '../layout/crane-v2/keys.ts';
 
 /**
  * Two image names can flatten to one (`acme/app` and `acme-app`), and the flat name is

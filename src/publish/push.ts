@@ -1,30 +1,30 @@
 import type { Config, IsvConfig } from '../config/config.ts';
 import { flatImageName, imageRule, tagRule } from '../config/names.ts';
 import type { ConfigRepo } from '../configrepo/repo.ts';
-import { checkRegistry } from '../platform/ping.ts';
-import { openPlatform } from '../platform/open.ts';
 import { ConfigError, ExitCode, InputError, OperationError, RaasError } from '../errors.ts';
 import { obtainArchive } from '../fetch/archive-source.ts';
 import type { DownloadOptions } from '../fetch/download.ts';
-import { maskedLayersFromCraneFiles, partitionMasked } from '../image/mask.ts';
-import type { ImageRepository, V1Image } from '../image/model.ts';
-import type { ArchiveLimits } from '../image/limits.ts';
-import { readArchive } from '../image/read.ts';
 import { openDigestCache, type DigestCache } from '../image/digest-cache.ts';
 import { layerDigester, type LayerDigester } from '../image/layer-digests.ts';
+import type { ArchiveLimits } from '../image/limits.ts';
+import type { ImageRepository } from '../image/model.ts';
+import { readArchive } from '../image/read.ts';
 import { verifyLayers } from '../image/verify.ts';
-import { silentLogger, type Logger } from '../log.ts';
+import { v1MetadataName } from '../layout/crane-v1/keys.ts';
+import { v2MetadataName } from '../layout/crane-v2/keys.ts';
+import type { V2Report } from '../layout/crane-v2/layout.ts';
+import { clientsCanFetch, type LayoutObject, type LayoutPlan } from '../layout/layout.ts';
+import { layoutsOf } from '../layout/layouts.ts';
+import type { Logger } from '../log.ts';
+import { openPlatform } from '../platform/open.ts';
+import { checkRegistry } from '../platform/ping.ts';
 import { openJournal, recoverAbandonedWrites } from '../storage/journal.ts';
 import { openStore } from '../storage/open.ts';
-import { checkAppRemote, checkMetadataPlan, deployedNow, deployMetadata, readDeployedMetadata } from '../crane/deploy.ts';
-import { loadBaseMetadata } from './base-metadata.ts';
-import { appPrefix, clientsCanFetch } from './layout.ts';
-import { nextRedirectFile } from './metadata.ts';
+import type { ListedObject, Store } from '../storage/store.ts';
+import { checkFrontEnd, deployFrontEnd, frontEndFiles, openCraneApp, servedCopies } from './crane-app.ts';
+import { maskLayers } from './masks.ts';
 import { checkFlatNameOwner } from './owner.ts';
-import { v2MetadataName } from './v2/layout.ts';
-import { planUploads, type PlannedObject } from './plan.ts';
-import { uploadAll, type UploadProgress } from './upload.ts';
-import { prepareV2, type V2Report } from './v2/publish.ts';
+import { writeStaged, type WriteProgress } from './write.ts';
 
 export interface PushRequest {
   readonly config: Config;
@@ -44,7 +44,7 @@ export interface PushRequest {
   readonly logger: Logger;
   readonly signal: AbortSignal;
   readonly configRepo: ConfigRepo;
-  readonly progress?: { readonly download?: DownloadOptions['onProgress']; readonly upload?: UploadProgress };
+  readonly progress?: { readonly download?: DownloadOptions['onProgress']; readonly upload?: WriteProgress };
   /** Bounds on what the archive may claim (RAAS_ARCHIVE_LIMITS); the defaults otherwise. */
   readonly limits?: Partial<ArchiveLimits>;
   /** Where incomplete writes are journaled, so a run after a crash can abort them (see storage/journal.ts). */
@@ -111,16 +111,17 @@ function onlyTarget(repo: ImageRepository, option: string): string {
 }
 
 /**
- * `raas push`: everything is read and validated first (config, archive, masks, bucket,
- * Crane app repository); then layers are uploaded; then metadata that references them is
- * deployed; then the backup is committed. A failure at any step leaves clients seeing
- * what they saw before, and a rerun skips what is already uploaded.
+ * `raas push`: read and validate everything first (config, archive, masks, bucket, Crane
+ * app repository), and plan every layout; then write the layouts' objects in stages; then
+ * deploy the front-end metadata that references them; then settle and back up. A failure
+ * at any step leaves clients seeing what they saw before, and a rerun skips what is
+ * already stored.
  */
 export async function push(request: PushRequest): Promise<PushReport> {
   const { config, isv, image, logger, signal } = request;
   const brokenImage = imageRule(image);
   if (brokenImage) throw new ConfigError(`'${image}' is not a valid image name: ${brokenImage}`, { where: 'argument <image>' });
-  const flat = flatImageName(image);
+  const name = { isv: isv.name, image, flat: flatImageName(image) };
   const journal = request.journalDir !== undefined && !request.dryRun ? openJournal(request.journalDir) : undefined;
   // --jobs bounds requests in flight too, not only objects: parts of one layer count.
   const store = openStore(isv, { ...config.aws, maxConcurrency: request.jobs }, logger, journal);
@@ -130,6 +131,7 @@ export async function push(request: PushRequest): Promise<PushReport> {
   try {
     const platform = openPlatform(isv, config.openshift, logger);
 
+    // Read: the archive, its tags, and which of its layers another party hosts.
     const archive = await obtainArchive({
       isv: isv.name, image, file: request.file, cwd: request.cwd, exportUrl: config.pulp.exportUrl,
       workDir: request.workDir, logger, signal, maxDownloadBytes: 64 * 1024 ** 3, timeouts: config.pulp.timeouts, onProgress: request.progress?.download,
@@ -138,94 +140,60 @@ export async function push(request: PushRequest): Promise<PushReport> {
     logger.info(`Read ${repo.format} archive ${archive.origin}: ${repo.images.length} layers, tags ${[...repo.tags.keys()].join(', ') || '(none)'}`);
     if (repo.archiveName && repo.archiveName !== image) logger.warn(`the archive calls the image ${repo.archiveName}; publishing it as ${image}`);
     const tags = resolveTags(repo, request.tag, request.onlyTag);
+    const masking = await maskLayers(config, repo, tags, logger, signal);
 
-    const baseFiles = await loadBaseMetadata(config.redhat.metadata, signal, config.dir, config.pulp.timeouts);
-    const hosted = maskedLayersFromCraneFiles(baseFiles.map((f) => ({ name: f.origin, text: f.text })));
-    const masks = new Set([...config.redhat.maskLayers, ...hosted.keys()]);
-    const { upload: published, masked } = partitionMasked(repo, masks);
-    for (const layer of masked) logger.info(`Skipping layer ${layer.id}`);
-    if (published.length === 0) {
-      throw new InputError('every layer of the image is masked: there is nothing to publish', { where: '[redhat] mask_layers / metadata', fix: 'check the mask list and the image' });
-    }
-    const publishedIds = new Set(published.map((i) => i.id));
-    for (const [tag, id] of tags) {
-      if (!publishedIds.has(id)) throw new InputError(`tag ${tag} points to masked image ${id}`, { where: 'archive tags', fix: 'tags must name the ISV\'s own top layer' });
-    }
-
+    // Check what will be written to, before anything is.
     await store.check({ write: false });
-    const remote = await platform.appRemote();
-    await checkAppRemote(remote, signal);
+    const app = await openCraneApp(platform, isv, request.workDir, signal);
     const registryUrl = isv.registryUrl ?? (await platform.registryUrl());
-    const dataDir = isv.craneDataDir;
-    const metadataName = `${isv.name}-${flat}.json`;
-    const url = store.publicUrl(appPrefix(flat));
-    if (!clientsCanFetch(url)) {
-      logger.warn(`the metadata sends clients to ${url}, which no registry client can fetch: set public_url in [${isv.name}] to the http(s) URL a web server publishes the storage at`);
-    }
+    const layouts = layoutsOf(isv);
+    const listing = await listOnce(store, layouts.flatMap((l) => l.prefixes(name)));
+    await checkFlatNameOwner({ ...name, dataDir: app.dataDir, files: [v1MetadataName(isv.name, name.flat), v2MetadataName(isv.name, name.flat)], deployed: app.current, store, listing });
+    if (request.commit) await request.configRepo.checkBackup(isv.name, [`${name.flat}.json`, `${name.flat}@v2.json`]);
 
-    const listing = await store.list(appPrefix(flat));
-    // What this push will rewrite is checked before anything is written: the redirect files
-    // must be this image's and of a shape raas can add to (deploy checks them again).
-    const current = new Map((await readDeployedMetadata(remote, dataDir, `${request.workDir}/app-read`, { signal })).map((f) => [f.name, f.text]));
-    await checkFlatNameOwner({ image, flat, dataDir, files: [metadataName, v2MetadataName(isv.name, flat)], deployed: current, store, listing });
-    if (request.commit) await request.configRepo.checkBackup(isv.name, [`${flat}.json`, `${flat}@v2.json`]);
-    // Each layer is read once before it is sent (not at all when an earlier push of this
-    // archive file read it); every step below shares that pass.
+    // Plan every layout. Each layer is read once before it is sent (not at all when an
+    // earlier push of this archive file read it); every layout shares that pass.
     if (request.digestCacheDir !== undefined) cache = await openDigestCache(request.digestCacheDir, archive.path);
     const digests = layerDigester((size) => store.partSize?.(size), cache, signal);
-    const hashLayer = async (layer: V1Image) => (await digests(layer)).sha256;
-    const plan = await planUploads({ store, flatName: flat, images: published, listing, hashLayer, concurrency: request.jobs * 2 });
-    await verifyDeclaredDigests(plan.upload, request.jobs, digests);
-    const copies = plan.upload.filter((o) => o.copyFrom !== undefined).length;
-    logger.info(`${plan.upload.length} objects to upload (${copies} by copying another app's), ${plan.present.length} already in ${store.location}`);
-    const v2 = await prepareV2({ store, isv: isv.name, flatName: flat, image, repo, tags, masked: new Map(masked.map((m) => [m.id, hosted.get(m.id)])), listing, jobs: request.jobs, logger, digests });
-    // The files deploy will write, from what the Crane app holds when it deploys.
-    const metadataFiles = (now: ReadonlyMap<string, string>, log = logger) => [
-      ...baseFiles.map((f) => ({ name: f.name, text: f.text })),
-      {
-        name: metadataName,
-        text: nextRedirectFile(
-          { repository: `${isv.name}-${flat}`, registryId: image, url, imageIds: published.map((i) => i.id), tags },
-          now.has(metadataName) ? { file: `${dataDir}/${metadataName}`, text: now.get(metadataName)! } : undefined,
-          log,
-        ),
-      },
-      v2.redirectFile(now),
-    ];
-    // Computed once on what is deployed now, so that a refusal comes before anything is written.
-    checkMetadataPlan(dataDir, current, metadataFiles(current, silentLogger()));
+    const input = { ...name, store, repo, tags, published: masking.published, masked: masking.masked, listing, digests, concurrency: request.jobs * 2, logger };
+    const plans: LayoutPlan[] = [];
+    for (const layout of layouts) plans.push(await layout.plan(input));
+    const objects = plans.flatMap((p) => p.write);
+    await verifyDeclaredDigests(objects, request.jobs, digests);
+    const files = frontEndFiles(masking.baseFiles, plans, app.dataDir, logger);
+    checkFrontEnd(app, files);
+    warnUnfetchable(plans, isv.name, logger);
     accepted = true;
     if (cache?.hits) logger.info(`Digests of ${cache.hits} layer${cache.hits === 1 ? '' : 's'} from an earlier push of this archive file, not read again (--rehash reads them)`);
     // The write probe comes after every check of the archive, so a refused archive leaves storage untouched.
     if (!request.dryRun) await store.check({ write: true });
 
+    const [first, ...others] = plans;
     const report = (extra: Partial<PushReport>): PushReport => ({
       isv: isv.name, image, dryRun: request.dryRun,
       archive: { origin: archive.origin, format: repo.format },
-      storage: store.location, url, tags: Object.fromEntries(tags),
-      uploaded: plan.upload.map((o) => ({ key: o.key, size: o.size, ...(o.copyFrom ? { copiedFrom: o.copyFrom } : {}) })),
-      present: plan.present.map((o) => o.key), masked: masked.map((m) => m.id), v2: v2.report,
+      storage: store.location, url: first!.report.url, tags: Object.fromEntries(tags),
+      uploaded: first!.write.map((o) => ({ key: o.key, size: o.size, ...(o.copyFrom ? { copiedFrom: o.copyFrom } : {}) })),
+      present: first!.present.map((o) => o.key), masked: [...masking.masked.keys()],
+      v2: others.find((p) => p.layout === 'crane-v2')?.report as V2Report,
       metadata: undefined, backup: undefined, registry: { url: registryUrl, answered: undefined },
       pull: pullReference(registryUrl, image),
       ...extra,
     });
     if (request.dryRun) return report({});
 
+    // Write, in stages, after aborting what killed runs left incomplete.
     if (request.journalDir !== undefined) {
       const aborted = await recoverAbandonedWrites(request.journalDir, store, logger);
       if (aborted > 0) logger.info(`Aborted ${aborted} incomplete upload${aborted === 1 ? '' : 's'} that killed runs left in ${store.location}`);
     }
+    await writeStaged({ store, objects, jobs: request.jobs, logger, progress: request.progress?.upload, signal, digests });
 
-    await uploadAll({ store, objects: plan.upload, jobs: request.jobs, logger, progress: request.progress?.upload, signal, digests });
-    await v2.write(signal);
-
-    const deployed = await afterWrites('the objects uploaded are in storage, and nothing was deployed', () => deployMetadata({
-      remote, workDir: `${request.workDir}/app`, dataDir, logger, signal,
-      message: `raas push ${isv.name} ${image} (${[...tags.keys()].join(', ')})`,
-      files: metadataFiles,
-    }));
-    logger.info(deployed.changed ? `Deployed ${dataDir}/${metadataName} to the Crane app (${deployed.commit?.slice(0, 12)})` : 'The Crane app already serves this metadata');
-    await v2.settleTagList(signal);
+    // Deploy the front end, then settle what overlapping pushes may have left short.
+    const deployed = await afterWrites('the objects uploaded are in storage, and nothing was deployed', () =>
+      deployFrontEnd(app, files, { workDir: request.workDir, logger, signal, message: `raas push ${isv.name} ${image} (${[...tags.keys()].join(', ')})` }));
+    logger.info(deployed.changed ? `Deployed ${plans.map((p) => p.frontEnd?.name).filter(Boolean).map((n) => `${app.dataDir}/${n}`)[0]} to the Crane app (${deployed.commit?.slice(0, 12)})` : 'The Crane app already serves this metadata');
+    for (const plan of plans) await plan.afterDeploy?.(signal);
 
     let answered: boolean | undefined;
     if (isv.platform.kind === 'openshift' && registryUrl) {
@@ -234,22 +202,18 @@ export async function push(request: PushRequest): Promise<PushReport> {
       if (!answered) logger.error(`the registry at ${registryUrl} does not answer /v1/_ping (${ping.detail})`);
     }
 
+    // Back up what the front end serves, with this run's log.
     let backup: PushReport['backup'];
     if (request.commit) {
       const done = await afterWrites('the push is deployed; only its backup is missing, which a rerun writes', () => request.configRepo.backup({
         isv: isv.name, command: 'push', image,
-        // As the Crane app serves it when the backup lands: another run may have deployed since.
-        metadata: async () => {
-          const now = await deployedNow(remote, deployed, { dataDir, workDir: `${request.workDir}/app`, signal });
-          const text = (name: string) => now.get(name) ?? deployed.files.get(name)!;
-          return [{ name: `${flat}.json`, text: text(metadataName) }, { name: `${flat}@v2.json`, text: text(v2.metadataName) }];
-        },
+        metadata: () => servedCopies(app, deployed, plans, request.workDir, signal),
         logFile: request.runLog,
       }));
       backup = { commit: done.commit };
     }
     const result = report({
-      metadata: { file: `${dataDir}/${metadataName}`, remote, changed: deployed.changed, commit: deployed.commit },
+      metadata: { file: `${app.dataDir}/${v1MetadataName(isv.name, name.flat)}`, remote: app.remote, changed: deployed.changed, commit: deployed.commit },
       backup, registry: { url: registryUrl, answered },
     });
     if (answered === false) throw new OperationError(`published, but the registry at ${registryUrl} does not answer`, { fix: 'check the Crane app with rhc app show / rhc tail' });
@@ -259,10 +223,25 @@ export async function push(request: PushRequest): Promise<PushReport> {
     await store.close();
     journal?.close();
   }
+}
 
-  async function verifyDeclaredDigests(objects: readonly PlannedObject[], jobs: number, digests: LayerDigester): Promise<void> {
-    const layers: V1Image[] = objects.filter((o) => o.kind === 'layer' && o.image.layerDigest && !o.copyFrom).map((o) => o.image);
-    if (layers.length > 0) await verifyLayers(layers, { concurrency: jobs, digests });
+/** One listing of the store under each distinct prefix the layouts need (a prefix inside another is covered by it). */
+async function listOnce(store: Store, prefixes: readonly string[]): Promise<Map<string, ListedObject>> {
+  const distinct = [...new Set(prefixes)].filter((p, _, all) => !all.some((q) => q !== p && p.startsWith(q)));
+  const listings = await Promise.all(distinct.map((p) => store.list(p)));
+  return new Map(listings.flatMap((l) => [...l]));
+}
+
+/** Layers whose archive declares a digest are checked against it before anything is stored; the writer checks the rest as it sends them. */
+async function verifyDeclaredDigests(objects: readonly LayoutObject[], jobs: number, digests: LayerDigester): Promise<void> {
+  const layers = [...new Set(objects.filter((o) => o.layer?.layerDigest && !o.copyFrom).map((o) => o.layer!))];
+  if (layers.length > 0) await verifyLayers(layers, { concurrency: jobs, digests });
+}
+
+function warnUnfetchable(plans: readonly LayoutPlan[], isv: string, logger: Logger): void {
+  const url = plans[0]?.report.url;
+  if (url !== undefined && !clientsCanFetch(url)) {
+    logger.warn(`the metadata sends clients to ${url}, which no registry client can fetch: set public_url in [${isv}] to the http(s) URL a web server publishes the storage at`);
   }
 }
 

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { AwsConfig } from '../config/config.ts';
 import type { FileStore } from '../storage/file.ts';
 import { publicReadPolicy, type S3Store } from '../storage/s3.ts';
-import { clientsCanFetch } from '../publish/layout.ts';
+import { clientsCanFetch } from '../layout/layout.ts';
 import type { SetupStep } from './setup.ts';
 
 export type SetupStore = S3Store | FileStore;

@@ -5,7 +5,7 @@ import { readDataDir, type DataFile } from '../crane/datadir.ts';
 import { shallowClone } from '../platform/gitrepo.ts';
 import { WorktreeFiles } from '../platform/worktree-files.ts';
 import { isSchema2Ref } from '../crane/redirect.ts';
-import { v2MetadataName } from '../publish/v2/layout.ts';
+import { v2MetadataName } from '../layout/crane-v2/keys.ts';
 
 /** What the Crane app repository holds for Crane: the metadata files, and Crane's configuration. */
 export interface DeployedApp {

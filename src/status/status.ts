@@ -16,7 +16,7 @@ import { openStore } from '../storage/open.ts';
 import { attempt, check, describeSummary, summarize, type Check, type Outcome } from './checks.ts';
 import { publishedImages, readAppRepository, type DeployedApp, type PublishedImage } from './deployed.ts';
 import { request } from './http.ts';
-import { checkImage } from './images.ts';
+import { checkImage } from './image.ts';
 
 export interface StatusRequest {
   readonly config: Config;

@@ -4,15 +4,16 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { IntegrityError, InputError } from '../../src/errors.ts';
+import { InputError } from '../../src/errors.ts';
 import type { Digest, ImageRepository, V1Image } from '../../src/image/model.ts';
 import { silentLogger } from '../../src/log.ts';
-import { objectKey } from '../../src/publish/layout.ts';
-import { buildManifest, configFromV1 } from '../../src/publish/v2/image.ts';
-import { layerFacts } from '../../src/publish/v2/layers.ts';
+import { nextV2RedirectFile } from '../../src/crane/metadata.ts';
 import { layerDigester } from '../../src/image/layer-digests.ts';
-import { nextV2RedirectFile } from '../../src/publish/v2/metadata.ts';
-import { prepareV2 } from '../../src/publish/v2/publish.ts';
+import { layerFacts } from '../../src/image/layer-facts.ts';
+import { buildManifest, configFromV1 } from '../../src/image/schema2.ts';
+import { objectKey } from '../../src/layout/crane-v1/keys.ts';
+import { craneV2, type V2Report } from '../../src/layout/crane-v2/layout.ts';
+import { writeStaged } from '../../src/publish/write.ts';
 import { createFileStore } from '../../src/storage/file.ts';
 import { randomLayer } from '../helpers/archives.ts';
 import { tempDir } from '../helpers/git.ts';
@@ -137,7 +138,7 @@ describe('nextV2RedirectFile', () => {
   });
 });
 
-describe('prepareV2', () => {
+describe('the crane-v2 layout', () => {
   async function setup(t: import('node:test').TestContext) {
     const root = await tempDir(t);
     const store = createFileStore({ root, publicUrl: 'https://s/' });
@@ -145,24 +146,30 @@ describe('prepareV2', () => {
     const [base, own] = chain([gzipSync(randomLayer().tar), randomLayer(MiB).tar]) as [V1Image, V1Image];
     const repo: ImageRepository = { format: 'pulp', archiveName: 'acme/app', images: [base, own], tags: new Map([['1.0', own.id]]) };
     const signal = new AbortController().signal;
-    const prepare = async (masked: ReadonlyMap<string, string | undefined>) =>
-      prepareV2({ store, isv: 'acme', flatName: 'acme-app', image: 'acme/app', repo, tags: repo.tags, masked, listing: await store.list('acme-app/'), jobs: 2, logger: silentLogger(), digests: layerDigester() });
+    const digests = layerDigester();
+    const prepare = async (masked: ReadonlyMap<string, string | undefined>) => {
+      const plan = await craneV2.plan({
+        store, isv: 'acme', flat: 'acme-app', image: 'acme/app', repo, tags: repo.tags, published: repo.images.filter((i) => !masked.has(i.id)), masked,
+        listing: await store.list('acme-app/'), digests, concurrency: 2, logger: silentLogger(),
+      });
+      return { plan, report: plan.report as V2Report, write: () => writeStaged({ store, objects: plan.write, jobs: 2, logger: silentLogger(), signal, digests }) };
+    };
     const streamText = (_store: unknown, key: string) => readFile(path.join(root, key), 'utf8');
     return { store, base, own, prepare, signal, streamText };
   }
 
   it('copies the ISV\'s layers from the v1 layout, leaves masked ones to their host, and writes nothing the store already holds', async (t) => {
-    const { store, base, own, prepare, signal, streamText } = await setup(t);
+    const { store, base, own, prepare, streamText } = await setup(t);
     await store.put(objectKey('acme-app', own.id, 'layer'), own.layer, { contentType: 'application/octet-stream' });
     const hostedAt = `https://cdn.example/rhel7/${base.id}/layer`;
     const first = await prepare(new Map([[base.id, hostedAt]]));
-    await first.write(signal);
+    const written = (await first.write()).map((o) => [o.key.replace(/sha256:[0-9a-f]{64}/, 'D'), o.copiedFrom !== undefined]);
     const digest = first.report.manifests['1.0']!;
-    const written = first.report.uploaded.map((o) => [o.key.replace(/sha256:[0-9a-f]{64}/, 'D'), o.copied]);
-    assert.deepEqual(written.sort(), [
+    assert.deepEqual(first.report.uploaded.map((o) => [o.key.replace(/sha256:[0-9a-f]{64}/, 'D'), o.copied]).sort(), [
       ['acme-app/v2/blobs/D', false], ['acme-app/v2/blobs/D', true],
       ['acme-app/v2/manifests/2/1.0', false], ['acme-app/v2/manifests/2/D', false], ['acme-app/v2/tags/list', false],
     ], 'the config is uploaded, the own layer copied, the masked layer not stored');
+    assert.deepEqual(written.sort(), first.report.uploaded.map((o) => [o.key.replace(/sha256:[0-9a-f]{64}/, 'D'), o.copied]).sort(), 'the writer copied what the plan said');
     const manifest = JSON.parse((await streamText(store, `acme-app/v2/manifests/2/1.0`)));
     assert.deepEqual(manifest.layers[0].urls, [hostedAt]);
     assert.equal(manifest.layers[0].mediaType, 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip');
@@ -172,27 +179,32 @@ describe('prepareV2', () => {
 
     const again = await prepare(new Map([[base.id, hostedAt]]));
     assert.deepEqual([again.report.uploaded.length, again.report.present.length], [0, 5]);
-    const file = again.redirectFile(new Map([[again.metadataName, first.redirectFile(new Map()).text]]));
+    const log = silentLogger();
+    const file = again.plan.frontEnd!.file(new Map([[again.plan.frontEnd!.name, first.plan.frontEnd!.file(new Map(), log, 'crane/data').text]]), log, 'crane/data');
     assert.deepEqual(JSON.parse(file.text).schema2_data, ['1.0', digest]);
     assert.equal(file.name, 'acme-acme-app@v2.json');
   });
 
   it('publishes no v2 manifest for a tag whose masked layer has no known host, and says which', async (t) => {
-    const { store, base, own, prepare, signal, streamText } = await setup(t);
+    const { store, base, own, prepare, streamText } = await setup(t);
     await store.put(objectKey('acme-app', own.id, 'layer'), own.layer, { contentType: 'application/octet-stream' });
     const v2 = await prepare(new Map([[base.id, undefined]]));
-    await v2.write(signal);
+    await v2.write();
     assert.deepEqual(v2.report.unservable, { '1.0': base.id });
     assert.deepEqual(v2.report.manifests, {});
     assert.deepEqual(v2.report.uploaded.map((o) => o.key), ['acme-app/v2/tags/list']);
     assert.deepEqual(JSON.parse(await streamText(store, 'acme-app/v2/tags/list')).tags, []);
   });
 
-  it('refuses to copy a v1 layer object that does not hold the layer\'s bytes', async (t) => {
-    const { store, own, prepare, signal } = await setup(t);
+  it('uploads the layer from the archive when the v1 layer object it would copy does not hold its bytes', async (t) => {
+    const { store, own, prepare, streamText } = await setup(t);
     await store.put(objectKey('acme-app', own.id, 'layer'), randomBytes(10), { contentType: 'application/octet-stream' });
     const v2 = await prepare(new Map());
-    await assert.rejects(v2.write(signal), IntegrityError);
-    assert.equal(await store.stat(`acme-app/v2/manifests/2/1.0`), undefined, 'no manifest names a blob that is not there');
+    const written = await v2.write();
+    const layerBlob = written.find((o) => o.size === own.layer.size)!;
+    assert.equal(layerBlob.copiedFrom, undefined, 'a v1 object with other bytes was copied');
+    const stored = await store.stat(layerBlob.key);
+    assert.equal(`sha256:${stored?.sha256}`, layerBlob.key.slice(layerBlob.key.lastIndexOf('/') + 1), 'the blob holds the bytes its digest names');
+    assert.ok(JSON.parse(await streamText(store, 'acme-app/v2/manifests/2/1.0')).layers.length === 2);
   });
 });

@@ -1,4 +1,4 @@
-import type { V1Image } from '../image/model.ts';
+import type { V1Image } from '../../image/model.ts';
 
 /**
  * The v1 object layout the original wrote and Crane v1 redirects into:
@@ -7,9 +7,6 @@ import type { V1Image } from '../image/model.ts';
  */
 export type ObjectKind = 'layer' | 'json' | 'ancestry';
 export const OBJECT_KINDS: readonly ObjectKind[] = ['layer', 'json', 'ancestry'];
-
-/** Whether registry clients can fetch from a store URL: http(s), not a file:// URL only this machine can read. */
-export const clientsCanFetch = (url: string): boolean => /^https?:\/\//i.test(url);
 
 export const appPrefix = (flatName: string): string => `${flatName}/`;
 export const objectKey = (flatName: string, id: string, kind: ObjectKind): string => `${flatName}/${id}/${kind}`;
@@ -22,3 +19,6 @@ export const CONTENT_TYPES: Record<ObjectKind, string> = {
   json: 'application/json',
   ancestry: 'application/json',
 };
+
+/** The v1 redirect file in the Crane data directory, and its backup copy's name in the configuration repository. */
+export const v1MetadataName = (isv: string, flatName: string): string => `${isv}-${flatName}.json`;

@@ -1,8 +1,8 @@
-import { InputError } from '../../errors.ts';
-import { toDigest } from '../../image/digest.ts';
-import { layerDigester, type LayerDigester } from '../../image/layer-digests.ts';
-import type { Digest, V1Image } from '../../image/model.ts';
-import { FOREIGN_LAYER_TYPES, LAYER_TYPES } from './layout.ts';
+import { InputError } from '../errors.ts';
+import { toDigest } from './digest.ts';
+import { layerDigester, type LayerDigester } from './layer-digests.ts';
+import type { Digest, V1Image } from './model.ts';
+import { DOCKER_FOREIGN_LAYER, DOCKER_LAYER } from './media-types.ts';
 
 /** What a v2 manifest and config say about one layer. */
 export interface LayerFacts {
@@ -15,7 +15,7 @@ export interface LayerFacts {
   readonly urls: readonly string[] | undefined;
 }
 
-type Compression = keyof typeof LAYER_TYPES;
+type Compression = keyof typeof DOCKER_LAYER;
 
 // Formats Docker v1 clients unpacked but Docker's v2 layer media types cannot name.
 const UNNAMEABLE: ReadonlyArray<readonly [string, Buffer]> = [
@@ -62,6 +62,6 @@ export async function layerFacts(image: V1Image, hostedAt?: string, digests: Lay
       fix: 'the archive is inconsistent; export it again',
     });
   }
-  const mediaType = hostedAt ? FOREIGN_LAYER_TYPES[compression] : LAYER_TYPES[compression];
+  const mediaType = hostedAt ? DOCKER_FOREIGN_LAYER[compression] : DOCKER_LAYER[compression];
   return { digest, size: image.layer.size, mediaType, diffId, urls: hostedAt ? [hostedAt] : undefined };
 }

@@ -1,7 +1,7 @@
-import { sha256Hex, toDigest } from '../../image/digest.ts';
-import type { Digest, ImageConfig, V1Image } from '../../image/model.ts';
-import { CONFIG_TYPE, MANIFEST_TYPE } from './layout.ts';
-import type { LayerFacts } from './layers.ts';
+import { sha256Hex, toDigest } from './digest.ts';
+import type { Digest, ImageConfig, V1Image } from './model.ts';
+import { DOCKER_CONFIG, DOCKER_MANIFEST } from './media-types.ts';
+import type { LayerFacts } from './layer-facts.ts';
 
 type Json = Record<string, unknown>;
 
@@ -48,8 +48,8 @@ export interface Manifest {
 export function buildManifest(config: ImageConfig, layers: readonly LayerFacts[]): Manifest {
   const manifest = {
     schemaVersion: 2,
-    mediaType: MANIFEST_TYPE,
-    config: { mediaType: CONFIG_TYPE, size: config.bytes.length, digest: config.digest },
+    mediaType: DOCKER_MANIFEST,
+    config: { mediaType: DOCKER_CONFIG, size: config.bytes.length, digest: config.digest },
     layers: layers.map((l) => ({ mediaType: l.mediaType, size: l.size, digest: l.digest, ...(l.urls ? { urls: l.urls } : {}) })),
   };
   const bytes = Buffer.from(JSON.stringify(manifest, null, 3));

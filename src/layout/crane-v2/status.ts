@@ -1,13 +1,14 @@
 import pLimit from 'p-limit';
-import { isDigest, sha256Hex, toDigest } from '../image/digest.ts';
-import type { Digest } from '../image/model.ts';
-import { appPrefix } from '../publish/layout.ts';
-import { blobKey, MANIFEST_TYPE, manifestKey, tagsListKey, v2Prefix } from '../publish/v2/layout.ts';
-import type { ListedObject, Store } from '../storage/store.ts';
-import { attempt, check, some, type Check } from './checks.ts';
-import type { PublishedImage, PublishedV2 } from './deployed.ts';
-import { readPublished, resolve } from './http.ts';
-import type { ImageContext } from './images.ts';
+import { isDigest, sha256Hex, toDigest } from '../../image/digest.ts';
+import { DOCKER_MANIFEST } from '../../image/media-types.ts';
+import type { Digest } from '../../image/model.ts';
+import type { ListedObject, Store } from '../../storage/store.ts';
+import { attempt, check, some, type Check } from '../../status/checks.ts';
+import type { PublishedImage, PublishedV2 } from '../../status/deployed.ts';
+import { readPublished, resolve } from '../../status/http.ts';
+import type { ImageContext } from '../../status/context.ts';
+import { appPrefix } from '../crane-v1/keys.ts';
+import { blobKey, manifestKey, tagsListKey, v2Prefix } from './keys.ts';
 
 /**
  * The Docker v2 side of a published image, by the rules of the v1 side: everything its
@@ -145,7 +146,7 @@ function parseManifest(bytes: Buffer): Descriptor[] | undefined {
     return undefined;
   }
   const m = manifest as { schemaVersion?: unknown; mediaType?: unknown; config?: unknown; layers?: unknown };
-  if (typeof m !== 'object' || m === null || m.schemaVersion !== 2 || m.mediaType !== MANIFEST_TYPE || !Array.isArray(m.layers)) return undefined;
+  if (typeof m !== 'object' || m === null || m.schemaVersion !== 2 || m.mediaType !== DOCKER_MANIFEST || !Array.isArray(m.layers)) return undefined;
   const descriptors = [m.config, ...m.layers];
   const valid = (d: unknown): d is Descriptor => typeof d === 'object' && d !== null && typeof (d as Descriptor).digest === 'string' && isDigest((d as Descriptor).digest);
   return descriptors.every(valid) ? descriptors : undefined;
@@ -186,7 +187,7 @@ async function checkV2Tags(ctx: ImageContext, store: Store, image: PublishedImag
   const limit = pLimit(Math.max(1, ctx.concurrency));
   const resolving = { registry: ctx.registry!, store, listing, listed: appPrefix(image.flat), signal: ctx.signal };
   const paths = [
-    ...v2.tags.map((tag) => ({ path: `v2/${image.name}/manifests/${tag}`, accept: MANIFEST_TYPE, digest: layout.tagDigests.get(tag) })),
+    ...v2.tags.map((tag) => ({ path: `v2/${image.name}/manifests/${tag}`, accept: DOCKER_MANIFEST, digest: layout.tagDigests.get(tag) })),
     ...[...new Set(layout.configs.values())].map((config) => ({ path: `v2/${image.name}/blobs/${config}`, accept: undefined, digest: config })),
   ];
   const problems = (await Promise.all(paths.map(({ path, accept, digest }) => limit(() => resolve(resolving, path, accept, { digest }))))).filter((p): p is string => p !== undefined);

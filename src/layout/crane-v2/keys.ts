@@ -6,23 +6,6 @@ import type { Digest } from '../../image/model.ts';
  * `tags/list`. raas puts it at `<app>/v2/` beside the v1 layout (`<app>/<image-id>/`,
  * where "v2" can never be an image id), so both protocols share one bucket and prefix.
  */
-export const MANIFEST_TYPE = 'application/vnd.docker.distribution.manifest.v2+json';
-export const CONFIG_TYPE = 'application/vnd.docker.container.image.v1+json';
-export const LAYER_TYPES = {
-  tar: 'application/vnd.docker.image.rootfs.diff.tar',
-  gzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
-} as const;
-/**
- * Layers another party hosts (masked layers): clients fetch them from the descriptor's
- * `urls`, never from this repository, as Docker's foreign layers.
- */
-export const FOREIGN_LAYER_TYPES = {
-  tar: 'application/vnd.docker.image.rootfs.foreign.diff.tar',
-  gzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
-} as const;
-/** What Crane says the store must serve blobs as; Distribution serves them so too. */
-export const BLOB_CONTENT_TYPE = 'application/octet-stream';
-
 export const v2Prefix = (flatName: string): string => `${flatName}/v2/`;
 export const blobKey = (flatName: string, digest: Digest): string => `${v2Prefix(flatName)}blobs/${digest}`;
 export const manifestKey = (flatName: string, reference: string): string => `${v2Prefix(flatName)}manifests/2/${reference}`;

@@ -1,32 +1,24 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
-import type { Blob, V1Image } from '../image/model.ts';
-import type { ListedObject, Store } from '../storage/store.ts';
-import { ancestryBytes, CONTENT_TYPES, objectKey, OBJECT_KINDS, type ObjectKind } from './layout.ts';
+import type { V1Image } from '../../image/model.ts';
+import type { ListedObject, Store } from '../../storage/store.ts';
+import { MIN_COPY_SIZE, type LayoutObject } from '../layout.ts';
+import { ancestryBytes, CONTENT_TYPES, objectKey, OBJECT_KINDS, type ObjectKind } from './keys.ts';
 
-export interface PlannedObject {
-  readonly key: string;
+/** A v1 object: which image it belongs to, and which of its three files it is. */
+export interface V1Object extends LayoutObject {
   readonly kind: ObjectKind;
   readonly image: V1Image;
-  readonly body: Blob | Buffer;
-  readonly size: number;
-  readonly contentType: string;
-  /** Hex sha256 the bytes must have, when known before reading them. */
-  readonly sha256: string | undefined;
-  /** A key of another app holding the same bytes, to copy server-side instead of uploading. */
-  readonly copyFrom?: string;
 }
 
-export interface UploadPlan {
+export interface V1Plan {
   /** Objects to write: uploaded, or copied when they have `copyFrom`. */
-  readonly upload: readonly PlannedObject[];
-  readonly present: readonly PlannedObject[];
+  readonly write: readonly V1Object[];
+  readonly present: readonly V1Object[];
 }
 
 /** Keys of the store root read when looking for layers to copy: enough for the apps of a few ISVs, at 1000 keys a request. */
 const SIBLING_KEYS = 20_000;
-/** Below this a copy saves nothing: checking the source and copying cost two requests where an upload costs one. */
-export const MIN_COPY_SIZE = 1024 * 1024;
 /** Same-size layers of other apps checked per layer (a HEAD each); the same v1 id is checked first. */
 const MAX_CANDIDATES = 3;
 const LAYER_KEY = /^([^/]+)\/([0-9a-f]{64})\/layer$/;
@@ -34,11 +26,15 @@ const LAYER_KEY = /^([^/]+)\/([0-9a-f]{64})\/layer$/;
 const sha256Hex = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const md5Hex = (data: Buffer): string => createHash('md5').update(data).digest('hex');
 
-function objectsOf(flatName: string, image: V1Image): PlannedObject[] {
+// Crane v1 reads nothing in storage on its own: only the redirect file, deployed after every stage, names these objects.
+function objectsOf(flatName: string, image: V1Image): V1Object[] {
   return OBJECT_KINDS.map((kind) => {
     const body = kind === 'layer' ? image.layer : kind === 'json' ? image.json : ancestryBytes(image);
     const sha256 = Buffer.isBuffer(body) ? sha256Hex(body) : image.layerDigest?.slice('sha256:'.length);
-    return { key: objectKey(flatName, image.id, kind), kind, image, body, size: Buffer.isBuffer(body) ? body.length : body.size, contentType: CONTENT_TYPES[kind], sha256 };
+    return {
+      key: objectKey(flatName, image.id, kind), kind, image, body, size: Buffer.isBuffer(body) ? body.length : body.size,
+      contentType: CONTENT_TYPES[kind], sha256, stage: 0, ...(kind === 'layer' ? { layer: image } : {}),
+    };
   });
 }
 
@@ -53,7 +49,7 @@ function objectsOf(flatName: string, image: V1Image): PlannedObject[] {
  * of uploaded: apps of one ISV share base layers, and pushing an image under a second
  * name should not send its bytes again.
  */
-export async function planUploads(options: {
+export async function planV1(options: {
   readonly store: Store;
   readonly flatName: string;
   readonly images: readonly V1Image[];
@@ -61,16 +57,16 @@ export async function planUploads(options: {
   /** Hex sha256 of a layer whose archive gives no digest, asked only when a same-size object exists. */
   readonly hashLayer: (image: V1Image) => Promise<string>;
   readonly concurrency: number;
-}): Promise<UploadPlan> {
+}): Promise<V1Plan> {
   const { store } = options;
   const limit = pLimit(options.concurrency);
-  const hashes = new Map<PlannedObject, Promise<string>>();
-  const expected = (object: PlannedObject): Promise<string> => {
+  const hashes = new Map<V1Object, Promise<string>>();
+  const expected = (object: V1Object): Promise<string> => {
     if (object.sha256 !== undefined) return Promise.resolve(object.sha256);
     if (!hashes.has(object)) hashes.set(object, options.hashLayer(object.image));
     return hashes.get(object)!;
   };
-  const holds = async (key: string, object: PlannedObject): Promise<boolean> => (await store.stat(key))?.sha256 === (await expected(object));
+  const holds = async (key: string, object: V1Object): Promise<boolean> => (await store.stat(key))?.sha256 === (await expected(object));
 
   const objects = options.images.flatMap((image) => objectsOf(options.flatName, image));
   const present = await Promise.all(
@@ -100,7 +96,7 @@ export async function planUploads(options: {
   );
   const copied = new Map(copies.flat());
   return {
-    upload: missing.map((object) => copied.get(object) ?? object),
+    write: missing.map((object) => copied.get(object) ?? object),
     present: objects.filter((_, i) => present[i]),
   };
 }
