@@ -81,7 +81,7 @@ export async function writeStaged(options: {
         onProgress: (bytes) => progress?.advance(object, bytes),
         signal,
       });
-      logger.debug({ key: object.key, size: result.size, sha256: result.sha256 }, `wrote ${object.key}`);
+      logger.debug({ key: object.key, size: result.size, sha256: result.sha256 }, `uploaded ${object.key}`);
       ok = true;
       return { key: object.key, size: result.size, copiedFrom: undefined };
     } finally {

@@ -89,7 +89,7 @@ const KILL_POINTS: readonly KillPoint[] = [
   { name: '9th (last) object PUT mid-body', stage: 'upload', arm: holding(isObjectPut, 9) },
   { name: 'after 1st upload', stage: 'upload', arm: afterLine(/^debug: uploaded /, 1) },
   { name: 'after 4th upload', stage: 'upload', arm: afterLine(/^debug: uploaded /, 4) },
-  { name: 'after 9th (last) upload', stage: 'upload', arm: afterLine(/^debug: uploaded /, 9) },
+  { name: 'after 9th upload (the last v1 object)', stage: 'upload', arm: afterLine(/^debug: uploaded /, 9) },
   { name: 'multipart: part 2 mid-body', stage: 'upload', layers: [MULTIPART, 2048], arm: holding((r) => r.method === 'PUT' && r.query.includes('partNumber=2')) },
   { name: 'multipart: completing', stage: 'upload', layers: [MULTIPART, 2048], arm: holding((r) => r.method === 'POST' && r.query.includes('uploadId=')) },
   { name: 'before cloning the Crane app', stage: 'between', arm: gitPause('clone', () => '*/app') },
