@@ -21,10 +21,12 @@ function human(report: PushReport): string {
   const copied = report.uploaded.length - sent.length;
   const lines = [
     `${report.dryRun ? 'Would publish' : 'Published'} ${report.image} for ${report.isv} from ${report.archive.origin} (${report.archive.format})`,
-    `  storage:  ${report.storage}  (clients fetch ${report.url})`,
+    report.distribution
+      ? `  storage:  ${report.storage}  (the Distribution layout, for a stock registry)`
+      : `  storage:  ${report.storage}  (clients fetch ${report.url})`,
     `  objects:  ${sent.length} ${report.dryRun ? 'to upload' : 'uploaded'} (${formatBytes(bytes)}), ${copied} ${report.dryRun ? 'to copy' : 'copied'} from other apps, ${report.present.length} already there, ${report.masked.length} layers masked`,
-    `  v2:       ${report.v2.uploaded.length} ${report.dryRun ? 'to write' : 'written'} (${report.v2.uploaded.filter((o) => o.copied).length} copied from v1 layers), ${report.v2.present.length} already there  (clients fetch ${report.v2.url})`,
-    `  tags:     ${Object.keys(report.tags).join(', ')}`,
+    ...(report.v2 ? [`  v2:       ${report.v2.uploaded.length} ${report.dryRun ? 'to write' : 'written'} (${report.v2.uploaded.filter((o) => o.copied).length} copied from v1 layers), ${report.v2.present.length} already there  (clients fetch ${report.v2.url})`] : []),
+    `  tags:     ${Object.keys(report.tags).map((tag) => (report.distribution?.manifests[tag] ? `${tag} (${report.distribution.manifests[tag]})` : tag)).join(', ')}`,
   ];
   if (report.metadata) {
     lines.push(`  crane:    ${report.metadata.file} ${report.metadata.changed ? `committed ${report.metadata.commit?.slice(0, 12)}` : 'unchanged'} in ${report.metadata.remote}`);

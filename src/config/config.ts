@@ -59,7 +59,24 @@ export type PlatformConfig =
       readonly scale: boolean;
       readonly gearSize: GearSize;
     }
-  | { readonly kind: 'git'; readonly remote: string };
+  | { readonly kind: 'git'; readonly remote: string }
+  /** No Crane app: a stock registry reads the store (layout = distribution). */
+  | { readonly kind: 'none' };
+
+/**
+ * How an ISV's images are laid out in its store: for Crane (its v1 and v2 layouts, with
+ * redirect files deployed to the app), or as Docker Distribution's storage, which a stock
+ * registry started on the store serves.
+ */
+export type LayoutConfig =
+  | { readonly kind: 'crane' }
+  | {
+      readonly kind: 'distribution';
+      /** The registry driver's rootdirectory under the store's root ([aws] prefix): "" or "a/b/". */
+      readonly rootDirectory: string;
+      /** skip: masked layers stay with their host (foreign layers); upload: stored like the ISV's own. */
+      readonly maskedLayers: 'skip' | 'upload';
+    };
 
 export interface IsvConfig {
   readonly name: string;
@@ -72,6 +89,7 @@ export interface IsvConfig {
   readonly access: 'public' | 'private';
   /** `presign_lifetime` (minutes), in seconds: how long a pre-signed blob URL of raas serve stays valid. */
   readonly presignSeconds: number;
+  readonly layout: LayoutConfig;
 }
 
 export interface Config {

@@ -3,10 +3,10 @@ import path from 'node:path';
 import { ConfigError, RaasError } from '../errors.ts';
 import { relativeInside, type WorktreeFiles } from '../platform/worktree-files.ts';
 import { MIN_SECRET_LENGTH, registerSecret } from '../log.ts';
-import { CHECKSUM_MODES, GEAR_SIZES, type Config, type IsvConfig, type PlatformConfig, type StorageConfig } from './config.ts';
+import { CHECKSUM_MODES, GEAR_SIZES, type Config, type IsvConfig, type LayoutConfig, type PlatformConfig, type StorageConfig } from './config.ts';
 import { parseIni, type IniDocument } from './ini-file.ts';
 import { interpolate } from './interpolate.ts';
-import { keyProblem } from '../storage/keys.ts';
+import { keyProblem, normalizePrefix } from '../storage/keys.ts';
 import { appRule, bucketRule, domainRule, isvRule, repoPathRule, type NameRule } from './names.ts';
 
 interface Problem {
@@ -25,7 +25,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   isv: [
     'storage', 's3_bucket', 'storage_dir', 'public_url', 'platform', 'openshift_domain', 'openshift_app',
     'openshift_scale', 'openshift_gear_size', 'app_remote', 'registry_url', 'crane_data_dir',
-    'access', 'presign_lifetime',
+    'access', 'presign_lifetime', 'layout', 'root_directory', 'masked_layers',
   ],
 };
 
@@ -206,7 +206,23 @@ function readIsv(doc: IniDocument, section: string, env: NodeJS.ProcessEnv, prob
       ? withValue(reader.required('s3_bucket', 'for storage = s3', bucketRule), (bucket) => ({ kind: 's3', bucket, publicUrl }))
       : withValue(reader.required('storage_dir', 'for storage = file'), (d) => ({ kind: 'file', dir: resolveFrom(dir, d), publicUrl }));
 
-  const platformKind = reader.choice('platform', ['openshift', 'git'] as const, 'openshift');
+  const layoutKind = reader.choice('layout', ['crane', 'distribution'] as const, 'crane');
+  // A stock registry reading the store needs no Crane app; Crane needs one.
+  const platformKind = reader.choice('platform', ['openshift', 'git', 'none'] as const, layoutKind === 'distribution' ? 'none' : 'openshift');
+  if (layoutKind === 'distribution' && platformKind !== 'none' && !reader.hasProblem('platform')) {
+    reader.problem('platform', `platform = ${platformKind} deploys a Crane app, which does not serve layout = distribution (a stock registry reads the store itself)`, 'remove the platform line, or set platform = none');
+  }
+  if (layoutKind === 'crane' && platformKind === 'none') {
+    reader.problem('platform', 'platform = none leaves layout = crane without the Crane app that serves it', 'set layout = distribution for a stock registry, or platform = git or openshift');
+  }
+  const rootDirectory = reader.string('root_directory');
+  const rootProblem = rootDirectory === undefined ? undefined : keyProblem(rootDirectory.replace(/^\/+|\/+$/g, '') || 'x');
+  if (rootProblem) reader.problem('root_directory', `'${rootDirectory}' is not a usable root directory: ${rootProblem}`, 'use a relative path such as registry or a/b');
+  if (rootDirectory !== undefined && layoutKind !== 'distribution') reader.problem('root_directory', 'root_directory is for layout = distribution', 'remove it, or set layout = distribution');
+  const maskedLayers = reader.choice('masked_layers', ['skip', 'upload'] as const, 'skip');
+  const layout: LayoutConfig = layoutKind === 'crane'
+    ? { kind: 'crane' }
+    : { kind: 'distribution', rootDirectory: rootProblem || rootDirectory === undefined ? '' : normalizePrefix(rootDirectory), maskedLayers };
   // Keys of the other platform are still checked: a typo there is a typo all the same.
   const openshift = {
     kind: 'openshift' as const,
@@ -218,7 +234,9 @@ function readIsv(doc: IniDocument, section: string, env: NodeJS.ProcessEnv, prob
   const platform: PlatformConfig | undefined =
     platformKind === 'openshift'
       ? openshift
-      : withValue(reader.required('app_remote', 'for platform = git'), (remote) => ({
+      : platformKind === 'none'
+        ? { kind: 'none' }
+        : withValue(reader.required('app_remote', 'for platform = git'), (remote) => ({
           kind: 'git',
           remote: isLocalPath(remote) ? resolveFrom(dir, remote) : remote,
         }));
@@ -234,7 +252,7 @@ function readIsv(doc: IniDocument, section: string, env: NodeJS.ProcessEnv, prob
   // S3 refuses pre-signed URLs valid for more than 7 days.
   const presignSeconds = reader.integer('presign_lifetime', 20, 1, 7 * 24 * 60) * 60;
   if (!storage || !platform) return undefined;
-  return { name, storage, platform, registryUrl, craneDataDir, access, presignSeconds };
+  return { name, storage, platform, registryUrl, craneDataDir, access, presignSeconds, layout };
 }
 
 const withValue = <T, R>(value: T | undefined, make: (v: T) => R): R | undefined => (value === undefined ? undefined : make(value));

@@ -12,6 +12,8 @@ import type { ListedObject, Store } from '../storage/store.ts';
  */
 export interface StorageLayout {
   readonly name: LayoutName;
+  /** What serves it: a Crane app (or raas serve) from deployed redirect files, or a registry reading the store itself. */
+  readonly servedBy: 'crane' | 'registry';
   /** The store prefixes (under the store's root) the plan needs listed, once, before it plans. */
   prefixes(image: ImageName): readonly string[];
   plan(input: PublishInput): Promise<LayoutPlan>;
@@ -87,8 +89,14 @@ export interface LayoutPlan {
     /** `dataDir`: where the file lies in the app repository, for messages. */
     file(deployed: ReadonlyMap<string, string>, logger: Logger, dataDir: string): FrontEndFile;
   };
-  /** A record for the configuration repository when there is no front-end file to back up (name, text). */
-  readonly record?: FrontEndFile;
+  /**
+   * What the configuration repository keeps of the push when no front-end file is backed
+   * up: its name there, and its text given the copy there now (undefined: none yet).
+   */
+  readonly record?: {
+    readonly name: string;
+    text(previous: string | undefined): string;
+  };
   /** Work after the front end serves the push (a tag list that overlapping pushes may have left short). */
   afterDeploy?(signal: AbortSignal): Promise<void>;
   /** What `raas push --json` says about this layout. */

@@ -19,7 +19,7 @@ export interface EnsureOptions {
 }
 
 export interface Platform {
-  readonly kind: 'openshift' | 'git';
+  readonly kind: 'openshift' | 'git' | 'none';
   /** The git remote of the Crane app repository. */
   appRemote(): Promise<string>;
   /** The URL clients reach the registry at. */

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Config, IsvConfig } from '../config/config.ts';
 import { flatImageName, imageRule, tagRule } from '../config/names.ts';
 import type { ConfigRepo } from '../configrepo/repo.ts';
@@ -13,6 +14,7 @@ import { verifyLayers } from '../image/verify.ts';
 import { v1MetadataName } from '../layout/crane-v1/keys.ts';
 import { v2MetadataName } from '../layout/crane-v2/keys.ts';
 import type { V2Report } from '../layout/crane-v2/layout.ts';
+import type { DistributionReport } from '../layout/distribution/layout.ts';
 import { clientsCanFetch, type LayoutObject, type LayoutPlan } from '../layout/layout.ts';
 import { layoutsOf } from '../layout/layouts.ts';
 import type { Logger } from '../log.ts';
@@ -21,6 +23,8 @@ import { checkRegistry } from '../platform/ping.ts';
 import { openJournal, recoverAbandonedWrites } from '../storage/journal.ts';
 import { openStore } from '../storage/open.ts';
 import type { ListedObject, Store } from '../storage/store.ts';
+import type { NamedText } from '../platform/gitrepo.ts';
+import { WorktreeFiles } from '../platform/worktree-files.ts';
 import { checkFrontEnd, deployFrontEnd, frontEndFiles, openCraneApp, servedCopies } from './crane-app.ts';
 import { maskLayers } from './masks.ts';
 import { checkFlatNameOwner } from './owner.ts';
@@ -65,8 +69,10 @@ export interface PushReport {
   readonly uploaded: readonly { key: string; size: number; copiedFrom?: string }[];
   readonly present: readonly string[];
   readonly masked: readonly string[];
-  /** The Docker Registry v2 layout and its redirect file. */
-  readonly v2: V2Report;
+  /** The Docker Registry v2 layout and its redirect file (layout = crane). */
+  readonly v2: V2Report | undefined;
+  /** The Distribution layout (layout = distribution). */
+  readonly distribution: DistributionReport | undefined;
   readonly metadata: { readonly file: string; readonly remote: string; readonly changed: boolean; readonly commit: string | undefined } | undefined;
   readonly backup: { readonly commit: string | undefined } | undefined;
   readonly registry: { readonly url: string | undefined; readonly answered: boolean | undefined };
@@ -144,12 +150,12 @@ export async function push(request: PushRequest): Promise<PushReport> {
 
     // Check what will be written to, before anything is.
     await store.check({ write: false });
-    const app = await openCraneApp(platform, isv, request.workDir, signal);
-    const registryUrl = isv.registryUrl ?? (await platform.registryUrl());
     const layouts = layoutsOf(isv);
+    // A stock registry reads the store itself: no Crane app is deployed to.
+    const app = layouts.some((l) => l.servedBy === 'crane') ? await openCraneApp(platform, isv, request.workDir, signal) : undefined;
+    const registryUrl = isv.registryUrl ?? (app ? await platform.registryUrl() : undefined);
     const listing = await listOnce(store, layouts.flatMap((l) => l.prefixes(name)));
-    await checkFlatNameOwner({ ...name, dataDir: app.dataDir, files: [v1MetadataName(isv.name, name.flat), v2MetadataName(isv.name, name.flat)], deployed: app.current, store, listing });
-    if (request.commit) await request.configRepo.checkBackup(isv.name, [`${name.flat}.json`, `${name.flat}@v2.json`]);
+    if (app) await checkFlatNameOwner({ ...name, dataDir: app.dataDir, files: [v1MetadataName(isv.name, name.flat), v2MetadataName(isv.name, name.flat)], deployed: app.current, store, listing });
 
     // Plan every layout. Each layer is read once before it is sent (not at all when an
     // earlier push of this archive file read it); every layout shares that pass.
@@ -160,8 +166,9 @@ export async function push(request: PushRequest): Promise<PushReport> {
     for (const layout of layouts) plans.push(await layout.plan(input));
     const objects = plans.flatMap((p) => p.write);
     await verifyDeclaredDigests(objects, request.jobs, digests);
-    const files = frontEndFiles(masking.baseFiles, plans, app.dataDir, logger);
-    checkFrontEnd(app, files);
+    if (request.commit) await request.configRepo.checkBackup(isv.name, backupNames(plans));
+    const files = app && frontEndFiles(masking.baseFiles, plans, app.dataDir, logger);
+    if (app) checkFrontEnd(app, files!);
     warnUnfetchable(plans, isv.name, logger);
     accepted = true;
     if (cache?.hits) logger.info(`Digests of ${cache.hits} layer${cache.hits === 1 ? '' : 's'} from an earlier push of this archive file, not read again (--rehash reads them)`);
@@ -175,7 +182,8 @@ export async function push(request: PushRequest): Promise<PushReport> {
       storage: store.location, url: first!.report.url, tags: Object.fromEntries(tags),
       uploaded: first!.write.map((o) => ({ key: o.key, size: o.size, ...(o.copyFrom ? { copiedFrom: o.copyFrom } : {}) })),
       present: first!.present.map((o) => o.key), masked: [...masking.masked.keys()],
-      v2: others.find((p) => p.layout === 'crane-v2')?.report as V2Report,
+      v2: others.find((p) => p.layout === 'crane-v2')?.report as V2Report | undefined,
+      distribution: plans.find((p) => p.layout === 'distribution')?.report as DistributionReport | undefined,
       metadata: undefined, backup: undefined, registry: { url: registryUrl, answered: undefined },
       pull: pullReference(registryUrl, image),
       ...extra,
@@ -190,9 +198,9 @@ export async function push(request: PushRequest): Promise<PushReport> {
     await writeStaged({ store, objects, jobs: request.jobs, logger, progress: request.progress?.upload, signal, digests });
 
     // Deploy the front end, then settle what overlapping pushes may have left short.
-    const deployed = await afterWrites('the objects uploaded are in storage, and nothing was deployed', () =>
-      deployFrontEnd(app, files, { workDir: request.workDir, logger, signal, message: `raas push ${isv.name} ${image} (${[...tags.keys()].join(', ')})` }));
-    logger.info(deployed.changed ? `Deployed ${plans.map((p) => p.frontEnd?.name).filter(Boolean).map((n) => `${app.dataDir}/${n}`)[0]} to the Crane app (${deployed.commit?.slice(0, 12)})` : 'The Crane app already serves this metadata');
+    const deployed = app && await afterWrites('the objects uploaded are in storage, and nothing was deployed', () =>
+      deployFrontEnd(app, files!, { workDir: request.workDir, logger, signal, message: `raas push ${isv.name} ${image} (${[...tags.keys()].join(', ')})` }));
+    if (app && deployed) logger.info(deployed.changed ? `Deployed ${app.dataDir}/${v1MetadataName(isv.name, name.flat)} to the Crane app (${deployed.commit.slice(0, 12)})` : 'The Crane app already serves this metadata');
     for (const plan of plans) await plan.afterDeploy?.(signal);
 
     let answered: boolean | undefined;
@@ -207,13 +215,16 @@ export async function push(request: PushRequest): Promise<PushReport> {
     if (request.commit) {
       const done = await afterWrites('the push is deployed; only its backup is missing, which a rerun writes', () => request.configRepo.backup({
         isv: isv.name, command: 'push', image,
-        metadata: () => servedCopies(app, deployed, plans, request.workDir, signal),
+        metadata: async () => [
+          ...(app && deployed ? await servedCopies(app, deployed, plans, request.workDir, signal) : []),
+          ...(await records(request.configRepo, isv.name, plans)),
+        ],
         logFile: request.runLog,
       }));
       backup = { commit: done.commit };
     }
     const result = report({
-      metadata: { file: `${app.dataDir}/${v1MetadataName(isv.name, name.flat)}`, remote: app.remote, changed: deployed.changed, commit: deployed.commit },
+      metadata: app && deployed ? { file: `${app.dataDir}/${v1MetadataName(isv.name, name.flat)}`, remote: app.remote, changed: deployed.changed, commit: deployed.commit } : undefined,
       backup, registry: { url: registryUrl, answered },
     });
     if (answered === false) throw new OperationError(`published, but the registry at ${registryUrl} does not answer`, { fix: 'check the Crane app with rhc app show / rhc tail' });
@@ -238,8 +249,28 @@ async function verifyDeclaredDigests(objects: readonly LayoutObject[], jobs: num
   if (layers.length > 0) await verifyLayers(layers, { concurrency: jobs, digests });
 }
 
+/** The configuration repository paths (under `<isv>/metadata/`) the backup writes. */
+function backupNames(plans: readonly LayoutPlan[]): string[] {
+  return plans.flatMap((p) => [p.frontEnd?.backupName, p.record?.name]).filter((n): n is string => n !== undefined);
+}
+
+/** The layouts' records, each merged with the copy the configuration repository holds now (after the backup caught up with its remote). */
+async function records(configRepo: ConfigRepo, isv: string, plans: readonly LayoutPlan[]): Promise<NamedText[]> {
+  const files = new WorktreeFiles(configRepo.dir, 'configuration repository');
+  const out: NamedText[] = [];
+  for (const plan of plans) {
+    if (!plan.record) continue;
+    const previous = await files.read(path.posix.join(isv, 'metadata', plan.record.name), { maxBytes: MAX_RECORD_BYTES });
+    out.push({ name: plan.record.name, text: plan.record.text(previous) });
+  }
+  return out;
+}
+
+const MAX_RECORD_BYTES = 4 * 1024 * 1024;
+
 function warnUnfetchable(plans: readonly LayoutPlan[], isv: string, logger: Logger): void {
-  const url = plans[0]?.report.url;
+  // Only Crane sends clients to the store; a registry reading it streams or signs URLs itself.
+  const url = plans.find((p) => p.frontEnd)?.report.url;
   if (url !== undefined && !clientsCanFetch(url)) {
     logger.warn(`the metadata sends clients to ${url}, which no registry client can fetch: set public_url in [${isv}] to the http(s) URL a web server publishes the storage at`);
   }

@@ -14,17 +14,10 @@ import { loadBaseMetadata } from '../publish/base-metadata.ts';
 import { openStore } from '../storage/open.ts';
 import { noCraneSource, prepareAppRepository } from './app-repo.ts';
 import { resolveSection, type SetupFlags } from './section.ts';
-import { checkClientAccess, createStorage, storageExists, storageName, type SetupStore } from './storage.ts';
+import { checkClientAccess, checkWritable, createStorage, storageExists, storageName, type SetupStore } from './storage.ts';
+import type { SetupStep } from './steps.ts';
 
-/** done: made or changed; present: already there; ok: a check passed. */
-export type StepStatus = 'done' | 'present' | 'ok' | 'warning' | 'failed' | 'skipped';
-
-export interface SetupStep {
-  readonly step: string;
-  readonly status: StepStatus;
-  readonly detail?: string | undefined;
-  readonly fix?: string;
-}
+export type { SetupStep, StepStatus } from './steps.ts';
 
 export interface SetupRequest {
   readonly config: Config;
@@ -83,6 +76,7 @@ async function preflight(request: SetupRequest, config: Config, isv: IsvConfig, 
       fix: `run raas setup ${isv.name} --create to create ${absent.length === 1 ? 'it' : 'them'}, or check the names`,
     });
   }
+  if (isv.platform.kind === 'none') return storageFound;
   const emptyApp = isv.platform.kind === 'openshift' ? found.some((o) => o.status === 'missing') : !(await checkAppRemote(isv.platform.remote, request.signal));
   // raas serve needs no Crane code: for the git platform the Crane source is optional.
   if (emptyApp && !config.openshift.appGitUrl && isv.platform.kind !== 'git') throw noCraneSource();
@@ -91,6 +85,7 @@ async function preflight(request: SetupRequest, config: Config, isv: IsvConfig, 
 
 /** Step 2: the app, its repository holding Crane and crane.conf, and the environment that makes Crane read it. */
 async function appSteps(request: SetupRequest, config: Config, isv: IsvConfig, platform: Platform, record: Record): Promise<string> {
+  if (platform.kind === 'none') throw new OperationError(`${isv.name} has no Crane app (platform = none)`);
   const outcomes = await platform.ensure({ createDomain: request.create, createApp: true });
   outcomes.forEach((o) => record(fromOutcome(o)));
   const remote = await platform.appRemote();
@@ -134,6 +129,29 @@ export async function setup(request: SetupRequest): Promise<SetupReport> {
 
     if (!storageFound) await createStorage(store);
     record({ step: storageName(store), status: storageFound ? 'present' : 'done', detail: storageFound ? undefined : 'created' });
+    if (isv.platform.kind === 'none') {
+      // A stock registry reads the store through its driver: clients never fetch from it directly.
+      record(await checkWritable(store, signal));
+      record({ step: 'Crane app', status: 'skipped', detail: `none: platform = none; a stock registry serves the store (raas registry-config ${isv.name} prints its configuration)` });
+      const registry = isv.registryUrl;
+      if (registry === undefined) {
+        record({ step: 'registry', status: 'skipped', detail: 'no registry_url set: status and push name no registry to check' });
+      } else {
+        const v2 = await registryV2(registry, signal);
+        record(v2.ok
+          ? { step: `registry ${registry}`, status: 'ok', detail: v2.detail }
+          : { step: `registry ${registry}`, status: 'warning', detail: v2.detail, fix: `start a stock registry with the configuration raas registry-config ${isv.name} prints` });
+      }
+      if (request.commit) {
+        for (const step of await saveToConfigRepo(request, config, isv.name, added?.text)) record(step);
+      } else {
+        record({ step: 'configuration repository', status: added ? 'warning' : 'skipped', detail: added ? 'left alone (--no-commit): add the section below to raas.cfg yourself' : 'left alone (--no-commit)' });
+      }
+      return {
+        isv: isv.name, ok: !steps.some((s) => s.status === 'failed'), changed: steps.some((s) => s.status === 'done'), registry: registry ?? '', steps,
+        unsavedSection: request.commit ? undefined : added?.section,
+      };
+    }
     record(await checkClientAccess(store, config.aws, signal));
 
     const remote = await appSteps(request, config, isv, platform, record);
@@ -212,4 +230,17 @@ async function saveToConfigRepo(request: SetupRequest, config: Config, isv: stri
       detail: saved.commit ? `committed ${saved.commit.slice(0, 12)}${saved.pushed ? ' and pushed' : ''}, with this run's log` : 'nothing to commit',
     },
   ];
+}
+
+/** Whether a Distribution registry answers its API root (200, or 401 when it asks for credentials). */
+async function registryV2(registry: string, signal: AbortSignal): Promise<{ ok: boolean; detail: string }> {
+  try {
+    const response = await fetch(new URL('v2/', registry.endsWith('/') ? registry : `${registry}/`), { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) });
+    await response.body?.cancel();
+    const ok = response.status === 200 || response.status === 401;
+    return { ok, detail: `/v2/ answers HTTP ${response.status}${ok ? '' : ': not a registry'}` };
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause;
+    return { ok: false, detail: `/v2/ does not answer (${cause?.code ?? (error as Error).message})` };
+  }
 }

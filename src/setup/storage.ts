@@ -4,7 +4,7 @@ import type { AwsConfig } from '../config/config.ts';
 import type { FileStore } from '../storage/file.ts';
 import { publicReadPolicy, type S3Store } from '../storage/s3.ts';
 import { clientsCanFetch } from '../layout/layout.ts';
-import type { SetupStep } from './setup.ts';
+import type { SetupStep } from './steps.ts';
 
 export type SetupStore = S3Store | FileStore;
 
@@ -21,6 +21,14 @@ export async function storageExists(store: SetupStore): Promise<boolean> {
 export async function createStorage(store: SetupStore): Promise<void> {
   if ('bucket' in store) await store.createBucket();
   else await store.ensure();
+}
+
+/** Writes and removes a probe object: push can write the store (a stock registry reads it through its driver). */
+export async function checkWritable(store: SetupStore, signal: AbortSignal): Promise<SetupStep> {
+  const key = `raas-setup-probe-${randomBytes(6).toString('hex')}`;
+  await store.put(key, Buffer.from('raas setup probe\n'), { contentType: 'text/plain', signal });
+  await store.delete(key);
+  return { step: 'write access', status: 'ok', detail: 'a probe object was written and removed' };
 }
 
 /**

@@ -13,6 +13,9 @@ import type { Platform } from '../platform/platform.ts';
 import { pullReference } from '../publish/push.ts';
 import { READY_PATH } from '../serve/server.ts';
 import { openStore } from '../storage/open.ts';
+import type { Store } from '../storage/store.ts';
+import { recordName } from '../layout/distribution/keys.ts';
+import { distributionStatus } from './distribution.ts';
 import { attempt, check, describeSummary, summarize, type Check, type Outcome } from './checks.ts';
 import { publishedImages, readAppRepository, type DeployedApp, type PublishedImage } from './deployed.ts';
 import { request } from './http.ts';
@@ -110,7 +113,7 @@ function servedDataCheck(url: string, served: RaasServe, app: DeployedApp | unde
   return check('registry-data', url, 'warning', `raas serve serves ${what}, but the app repository is at ${head.slice(0, 12)}: it fetches every --poll seconds; if this persists, see its log`);
 }
 
-function craneConfigCheck(isv: IsvConfig, platform: Platform['kind'], text: string | undefined, raasServe: boolean): Check {
+function craneConfigCheck(isv: IsvConfig, platform: 'openshift' | 'git', text: string | undefined, raasServe: boolean): Check {
   // raas serve reads the data directory from raas.cfg; crane.conf is only for a Crane.
   if (raasServe) return check('crane-config', CRANE_CONFIG_FILE, 'ok', `not needed: the registry is raas serve, which reads ${isv.craneDataDir} itself`);
   const wanted = craneDataDirSetting(platform, isv.craneDataDir);
@@ -156,6 +159,7 @@ export async function status(request: StatusRequest): Promise<StatusReport> {
   }
   const store = openStore(isv, config.aws, logger);
   try {
+    if (isv.layout.kind === 'distribution') return await finish(request, await registryServed(request, store));
     const platform = openPlatform(isv, config.openshift, logger, signal);
     const storage = attempt('storage', store.location, async () => {
       await store.check({ write: false });
@@ -173,7 +177,7 @@ export async function status(request: StatusRequest): Promise<StatusReport> {
     const checks: Check[] = [...located.checks, ...(await storage), ...cloned, ...registry];
 
     let images: PublishedImage[] = [];
-    if (app) {
+    if (app && platform.kind !== 'none') {
       const selected = selectImages(isv, app, request.image);
       images = selected.images;
       checks.push(craneConfigCheck(isv, platform.kind, app.craneConfig, pinged?.raasServe !== undefined), ...lintChecks(isv.craneDataDir, app), ...selected.checks);
@@ -187,19 +191,54 @@ export async function status(request: StatusRequest): Promise<StatusReport> {
       checks.push(...(await limit.map(images, (image) => checkImage(ctx, image))).flat());
     }
 
-    // Every check goes to the run's log; the terminal gets them once, in the report on stdout.
-    for (const c of checks) logger.debug(`${c.check} ${c.subject}: ${c.outcome === 'ok' ? '' : `${c.outcome}: `}${c.detail}`);
-    logger.info(`status of ${isv.name}: ${describeSummary(summarize(checks))}`);
-    if (request.commit) checks.push(...(await appendLog(request)));
-    const counted = summarize(checks);
-    return {
-      ok: counted.failed === 0 && (!request.strict || counted.warning === 0),
-      isv: isv.name, image: request.image ?? null, strict: request.strict, registry: located.registry ?? null, summary: counted, checks,
+    return await finish(request, {
+      checks, registry: located.registry,
       images: images.map((i) => ({ image: i.name, tags: Object.keys(i.tags), pull: pullReference(located.registry, i.name), metadata: `${isv.craneDataDir}/${i.file}` })),
-    };
+    });
   } finally {
     await store.close();
   }
+}
+
+interface Checked {
+  readonly checks: Check[];
+  readonly registry: string | undefined;
+  readonly images: readonly ImageListing[];
+}
+
+/** The report: every check to the run's log, the log to the configuration repository, the summary. */
+async function finish(request: StatusRequest, checked: Checked): Promise<StatusReport> {
+  const { isv, logger } = request;
+  const checks = [...checked.checks];
+  // Every check goes to the run's log; the terminal gets them once, in the report on stdout.
+  for (const c of checks) logger.debug(`${c.check} ${c.subject}: ${c.outcome === 'ok' ? '' : `${c.outcome}: `}${c.detail}`);
+  logger.info(`status of ${isv.name}: ${describeSummary(summarize(checks))}`);
+  if (request.commit) checks.push(...(await appendLog(request)));
+  const counted = summarize(checks);
+  return {
+    ok: counted.failed === 0 && (!request.strict || counted.warning === 0),
+    isv: isv.name, image: request.image ?? null, strict: request.strict, registry: checked.registry ?? null, summary: counted, checks, images: checked.images,
+  };
+}
+
+/** An ISV a stock registry serves (layout = distribution): storage, records, and the registry; no Crane app. */
+async function registryServed(request: StatusRequest, store: Store): Promise<Checked> {
+  const { isv } = request;
+  const storage = await attempt('storage', store.location, async () => {
+    await store.check({ write: false });
+    return check('storage', store.location, 'ok', 'exists and can be read');
+  });
+  const found = await distributionStatus({
+    config: request.config, isv, store, storageOk: storage.every((c) => c.outcome === 'ok'), image: request.image,
+    configDir: request.configRepo.dir, signal: request.signal,
+  });
+  return {
+    checks: [...storage, ...found.checks], registry: isv.registryUrl,
+    images: found.images.map((i) => ({
+      image: i.name, tags: Object.keys(i.recorded), pull: pullReference(isv.registryUrl, i.name),
+      metadata: `${isv.name}/metadata/${recordName(flatImageName(i.name))}`,
+    })),
+  };
 }
 
 async function cloneApp(remote: string, isv: IsvConfig, workDir: string, signal: AbortSignal): Promise<{ app: DeployedApp | undefined; checks: Check[] }> {

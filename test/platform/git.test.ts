@@ -30,7 +30,7 @@ describe('GitPlatform', () => {
 describe('openPlatform', () => {
   const openshift: OpenShiftConfig = { serverUrl: 'openshift.example.com', appGitUrl: 'https://github.com/pulp/crane', cartridge: 'python-2.7', username: 'ops', password: 'p4ssw0rd-x', authToken: undefined };
   const isv = (platform: IsvConfig['platform']): IsvConfig => ({
-    name: 'acme', storage: { kind: 'file', dir: '/srv', publicUrl: undefined }, platform, registryUrl: 'https://registry.acme.example/', craneDataDir: 'crane/data', access: 'public', presignSeconds: 1200,
+    name: 'acme', storage: { kind: 'file', dir: '/srv', publicUrl: undefined }, platform, registryUrl: 'https://registry.acme.example/', craneDataDir: 'crane/data', access: 'public', presignSeconds: 1200, layout: { kind: 'crane' },
   });
 
   it('gives the git platform its remote and registry URL from the configuration', async () => {

@@ -11,6 +11,7 @@ import { planV1 } from './plan.ts';
  */
 export const craneV1: StorageLayout = {
   name: 'crane-v1',
+  servedBy: 'crane',
   prefixes: (image) => [appPrefix(image.flat)],
   async plan(input: PublishInput): Promise<LayoutPlan> {
     const { store, flat, image, isv, tags, published } = input;

@@ -35,6 +35,7 @@ const SETTLE_ROUNDS = 5;
 
 export const craneV2: StorageLayout = {
   name: 'crane-v2',
+  servedBy: 'crane',
   // The v1 prefix holds the v2 layout: one listing serves both.
   prefixes: (image) => [appPrefix(image.flat)],
   async plan(input: PublishInput): Promise<LayoutPlan> {
