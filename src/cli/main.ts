@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode } from '../errors.ts';
 import { LOG_LEVELS } from '../log.ts';
 import { registerPush } from './push.ts';
+import { registerRegistryConfig } from './registry-config.ts';
 import { registerServe } from './serve.ts';
 import { registerSetup } from './setup.ts';
 import { registerStatus } from './status.ts';
@@ -43,6 +44,7 @@ export function buildProgram(io: Io): Command {
   registerPush(program, io);
   registerStatus(program, io);
   registerServe(program, io);
+  registerRegistryConfig(program, io);
   for (const command of program.commands) command.exitOverride().addHelpText('after', EXIT_CODES);
   return program;
 }
