@@ -79,21 +79,48 @@ export type ParsedRedirect = ParsedV1 | ParsedV2 | ParsedV3 | ParsedV4;
 /** A file Crane loads: every field its version requires is there. */
 export type LoadedRedirect = Required<ParsedV1> | Required<ParsedV2> | Required<ParsedV3> | Required<ParsedV4>;
 
-interface Outcome {
+interface Unreadable {
   readonly problems: readonly RedirectProblem[];
+  readonly loaded?: undefined;
+  /** The one problem, in the words raas serve logs when it skips the file. */
+  readonly skipped: string;
 }
 
-/** Crane loads the file (`loaded`, the same value as `redirect`), or skips it: `skipped` says why, in the words raas serve logs. */
-type Loading = { readonly loaded: LoadedRedirect; readonly skipped: undefined } | { readonly loaded: undefined; readonly skipped: string };
+export interface InvalidJson extends Unreadable {
+  readonly kind: 'invalid-json';
+}
 
-export type RedirectParse =
-  | (Outcome & { readonly kind: 'invalid-json' | 'not-object' | 'unsupported-version'; readonly loaded?: undefined; readonly skipped: string })
-  | (Outcome & Loading & {
-    readonly kind: 'redirect';
-    readonly redirect: ParsedRedirect;
-    /** The JSON object as written. */
-    readonly json: Readonly<Record<string, unknown>>;
-  });
+export interface NotAnObject extends Unreadable {
+  readonly kind: 'not-object';
+}
+
+export interface UnsupportedVersion extends Unreadable {
+  readonly kind: 'unsupported-version';
+  /** As written. */
+  readonly version: unknown;
+}
+
+interface Readable {
+  readonly kind: 'redirect';
+  readonly problems: readonly RedirectProblem[];
+  readonly redirect: ParsedRedirect;
+  /** The JSON object as written. */
+  readonly json: Readonly<Record<string, unknown>>;
+}
+
+/** A file Crane loads: `loaded` is `redirect`, typed as having every field its version requires. */
+export interface LoadedFile extends Readable {
+  readonly loaded: LoadedRedirect;
+  readonly skipped: undefined;
+}
+
+/** A file Crane's loader skips: `skipped` says why, in the words raas serve logs. */
+export interface SkippedFile extends Readable {
+  readonly loaded: undefined;
+  readonly skipped: string;
+}
+
+export type RedirectParse = InvalidJson | NotAnObject | UnsupportedVersion | LoadedFile | SkippedFile;
 
 type Json = Record<string, unknown>;
 
@@ -281,8 +308,7 @@ function readVersioned(data: Json, version: 1 | 2 | 3 | 4, checks: Checks): Pars
   };
 }
 
-const unreadable = (kind: 'invalid-json' | 'not-object' | 'unsupported-version', message: string, key?: string): RedirectParse => ({
-  kind,
+const unreadable = (message: string, key?: string): Omit<Unreadable, 'kind'> => ({
   skipped: message,
   problems: [{ severity: 'skip', message, ...(key === undefined ? {} : { key }) }],
 });
@@ -292,16 +318,16 @@ export function parseRedirect(text: string): RedirectParse {
   try {
     data = JSON.parse(text);
   } catch (error) {
-    return unreadable('invalid-json', `not valid JSON: ${(error as Error).message}`);
+    return { kind: 'invalid-json', ...unreadable(`not valid JSON: ${(error as Error).message}`) };
   }
-  if (!isObject(data)) return unreadable('not-object', 'not a JSON object');
+  if (!isObject(data)) return { kind: 'not-object', ...unreadable('not a JSON object') };
   const version = data.version;
   if (version !== 1 && version !== 2 && version !== 3 && version !== 4) {
-    return unreadable('unsupported-version', `version ${JSON.stringify(version)} is not supported: Crane reads versions 1 to 4`, 'version');
+    return { kind: 'unsupported-version', version, ...unreadable(`version ${JSON.stringify(version)} is not supported: Crane reads versions 1 to 4`, 'version') };
   }
   const checks = new Checks(data);
   const redirect = readVersioned(data, version, checks);
   const skipped = checks.skipped;
-  const loading: Loading = skipped === undefined ? { loaded: redirect as LoadedRedirect, skipped } : { loaded: undefined, skipped };
-  return { kind: 'redirect', redirect, json: data, problems: checks.problems, ...loading };
+  const readable = { kind: 'redirect', redirect, json: data, problems: checks.problems } as const;
+  return skipped === undefined ? { ...readable, loaded: redirect as LoadedRedirect, skipped } : { ...readable, loaded: undefined, skipped };
 }

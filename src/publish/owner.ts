@@ -3,7 +3,7 @@ import { InputError } from '../errors.ts';
 import { sha256Hex } from '../image/digest.ts';
 import type { ListedObject, Store } from '../storage/store.ts';
 import { appPrefix } from './layout.ts';
-import { checkPreviousRedirect } from './metadata.ts';
+import { checkPreviousRedirect } from '../crane/metadata.ts';
 import { listedTags, tagsListBody, tagsListKey } from './v2/layout.ts';
 
 /**

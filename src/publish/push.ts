@@ -19,7 +19,7 @@ import { openStore } from '../storage/open.ts';
 import { checkAppRemote, checkMetadataPlan, deployedNow, deployMetadata, readDeployedMetadata } from '../crane/deploy.ts';
 import { loadBaseMetadata } from './base-metadata.ts';
 import { appPrefix, clientsCanFetch } from './layout.ts';
-import { nextRedirectFile } from './metadata.ts';
+import { nextRedirectFile } from '../crane/metadata.ts';
 import { checkFlatNameOwner } from './owner.ts';
 import { v2MetadataName } from './v2/layout.ts';
 import { planUploads, type PlannedObject } from './plan.ts';

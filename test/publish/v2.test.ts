@@ -11,7 +11,7 @@ import { objectKey } from '../../src/publish/layout.ts';
 import { buildManifest, configFromV1 } from '../../src/publish/v2/image.ts';
 import { layerFacts } from '../../src/publish/v2/layers.ts';
 import { layerDigester } from '../../src/image/layer-digests.ts';
-import { nextV2RedirectFile } from '../../src/publish/v2/metadata.ts';
+import { nextV2RedirectFile } from '../../src/crane/metadata.ts';
 import { prepareV2 } from '../../src/publish/v2/publish.ts';
 import { createFileStore } from '../../src/storage/file.ts';
 import { randomLayer } from '../helpers/archives.ts';

@@ -6,7 +6,7 @@ import type { Digest, ImageRepository } from '../../image/model.ts';
 import type { Logger } from '../../log.ts';
 import type { ListedObject, Store } from '../../storage/store.ts';
 import { listedTags, manifestKey, tagsListBody, tagsListKey, v2MetadataName, v2Prefix } from './layout.ts';
-import { nextV2RedirectFile } from './metadata.ts';
+import { nextV2RedirectFile } from '../../crane/metadata.ts';
 import { planV2, type V2Object } from './plan.ts';
 
 /**
