@@ -109,18 +109,18 @@ interface Readable {
 }
 
 /** A file Crane loads: `loaded` is `redirect`, typed as having every field its version requires. */
-export interface LoadedFile extends Readable {
+export interface LoadedParse extends Readable {
   readonly loaded: LoadedRedirect;
   readonly skipped: undefined;
 }
 
 /** A file Crane's loader skips: `skipped` says why, in the words raas serve logs. */
-export interface SkippedFile extends Readable {
+export interface SkippedParse extends Readable {
   readonly loaded: undefined;
   readonly skipped: string;
 }
 
-export type RedirectParse = InvalidJson | NotAnObject | UnsupportedVersion | LoadedFile | SkippedFile;
+export type RedirectParse = InvalidJson | NotAnObject | UnsupportedVersion | LoadedParse | SkippedParse;
 
 type Json = Record<string, unknown>;
 
@@ -308,11 +308,15 @@ function readVersioned(data: Json, version: 1 | 2 | 3 | 4, checks: Checks): Pars
   };
 }
 
-const unreadable = (message: string, key?: string): Omit<Unreadable, 'kind'> => ({
+const unreadable = (message: string, key?: string): Unreadable => ({
   skipped: message,
   problems: [{ severity: 'skip', message, ...(key === undefined ? {} : { key }) }],
 });
 
+/**
+ * A redirect file's text, read and checked. Nothing in it is walked recursively, so a
+ * deeply nested file costs no more than JSON.parse does.
+ */
 export function parseRedirect(text: string): RedirectParse {
   let data: unknown;
   try {
@@ -329,5 +333,6 @@ export function parseRedirect(text: string): RedirectParse {
   const redirect = readVersioned(data, version, checks);
   const skipped = checks.skipped;
   const readable = { kind: 'redirect', redirect, json: data, problems: checks.problems } as const;
+  // Without a skip, every key Crane's loader reads was there with its type (see LOAD_ORDER).
   return skipped === undefined ? { ...readable, loaded: redirect as LoadedRedirect, skipped } : { ...readable, loaded: undefined, skipped };
 }
