@@ -1,8 +1,14 @@
 import { tagRule } from '../config/names.ts';
-import { lintRedirectFiles } from './lint.ts';
-import { buildV1Redirect, buildV3Redirect, isSchema2Ref, serializeRedirect } from './redirect.ts';
 import { InputError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { parseRedirect, type ParsedRedirect } from './parse.ts';
+import { buildV1Redirect, buildV3Redirect, isSchema2Ref, serializeRedirect } from './redirect.ts';
+
+/**
+ * The redirect files a push deploys: the one already deployed, read through the one parser
+ * (parse.ts) and checked before anything of it is carried over, merged with what the push
+ * adds.
+ */
 
 export interface RedirectInput {
   /** `<isv>-<flat image name>`, the Pulp repository id convention. */
@@ -15,50 +21,65 @@ export interface RedirectInput {
   readonly tags: ReadonlyMap<string, string>;
 }
 
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+export interface V2RedirectInput {
+  readonly repository: string;
+  readonly registryId: string;
+  /** Base URL of the app's v2 layout, ending in "/". */
+  readonly url: string;
+  /** This push's tags and manifest digests. */
+  readonly schema2: readonly string[];
+}
+
+interface Previous {
+  readonly file: string;
+  readonly text: string;
+}
 
 /** Where the previous file is, for messages: the data directory's path when known. */
 const WHERE = (file: string): string => `Crane app repository ${file}`;
 
-/**
- * The deployed redirect file a push is about to rewrite (`file`, for messages), checked
- * before anything is written: it must be this image's (never another image's whose name
- * flattens to the same file name, `acme/app` and `acme-app`), and everything it lists that
- * the push carries over must pass the checks new values pass. Crane's own rules come from
- * the one linter (crane/lint.ts), applied to the file with its name and URL set aside:
- * both are compared with this push's own. Returns the parsed file.
- */
-export function checkPreviousRedirect(file: string, text: string, image: string): Json {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    throw previousBroken(file, image, `it is not valid JSON (${(error as Error).message})`);
-  }
-  if (!isObject(data)) throw previousBroken(file, image, 'it is not a JSON object');
-  const owner = data['repo-registry-id'];
-  if (typeof owner === 'string' && owner !== image) {
+/** The name and URL are compared with this push's own (a file under another URL is replaced, not carried over). */
+const COMPARED = new Set(['repo-registry-id', 'url']);
+
+function checked(file: string, text: string, image: string): { redirect: ParsedRedirect; json: Readonly<Record<string, unknown>> } {
+  const parsed = parseRedirect(text);
+  if (parsed.kind === 'invalid-json') throw previousBroken(file, image, `it is ${parsed.skipped}`);
+  if (parsed.kind === 'not-object') throw previousBroken(file, image, 'it is not a JSON object');
+  if (parsed.kind === 'unsupported-version') throw previousBroken(file, image, parsed.skipped);
+  const { redirect } = parsed;
+  const owner = redirect.registryId;
+  if (owner !== undefined && owner !== image) {
     throw new InputError(`'${image}' would be published through ${file}, which publishes '${owner}': both names become the same file and storage prefix`, {
       where: WHERE(file),
       fix: `push '${image}' under a name that does not turn into the same name when "/" becomes "-", or remove '${owner}' first`,
     });
   }
-  // The name and URL are compared with this push's own (a file under another URL is replaced, not carried over).
-  const neutral = serializeRedirect({ ...data, 'repo-registry-id': 'raas/image', url: 'https://raas.invalid/' });
-  const problems = lintRedirectFiles([{ path: file, text: neutral }]).filter((p) => p.severity === 'error').map((p) => p.message);
-  if (data.version === 1 && isObject(data.tags)) {
-    for (const tag of Object.keys(data.tags)) {
+  const problems = parsed.problems.filter((p) => p.severity !== 'warning' && !(p.key !== undefined && COMPARED.has(p.key))).map((p) => p.message);
+  if (redirect.version === 1 && redirect.tags !== undefined) {
+    for (const tag of Object.keys(redirect.tags)) {
       const broken = tagRule(tag);
       if (broken) problems.push(`tag '${tag}' is not a valid tag: ${broken}`);
     }
   }
-  if (typeof data.version === 'number' && data.version >= 3 && Array.isArray(data.schema2_data)) {
-    const bad = data.schema2_data.filter((ref) => typeof ref !== 'string' || !isSchema2Ref(ref));
+  // Crane only warns about these, but raas would write them again under its own name.
+  if ((redirect.version === 3 || redirect.version === 4) && redirect.schema2Data !== undefined) {
+    const bad = redirect.schema2Data.filter((ref) => typeof ref !== 'string' || !isSchema2Ref(ref));
     if (bad.length > 0) problems.push(`schema2_data lists ${bad.map((b) => JSON.stringify(b)).join(', ')}, neither a tag nor a sha256 digest`);
   }
   if (problems.length > 0) throw previousBroken(file, image, problems.join('; '));
-  return data;
+  return { redirect, json: parsed.json };
+}
+
+/**
+ * The deployed redirect file a push is about to rewrite (`file`, for messages), checked
+ * before anything is written: it must be this image's (never another image's whose name
+ * flattens to the same file name, `acme/app` and `acme-app`), and everything it lists that
+ * the push carries over must pass the checks new values pass. Crane's own rules are the
+ * parser's; the file's name and URL are set aside, as both are compared with this push's
+ * own. Returns the parsed JSON object.
+ */
+export function checkPreviousRedirect(file: string, text: string, image: string): Record<string, unknown> {
+  return { ...checked(file, text, image).json };
 }
 
 function previousBroken(file: string, image: string, why: string): InputError {
@@ -75,14 +96,15 @@ function previousBroken(file: string, image: string, why: string): InputError {
  * under the new URL, so they are not carried over. `previous` is the deployed file, which
  * is checked (checkPreviousRedirect) before anything of it is carried over.
  */
-export function nextRedirectFile(input: RedirectInput, previous: { readonly file: string; readonly text: string } | undefined, logger: Logger): string {
+export function nextRedirectFile(input: RedirectInput, previous: Previous | undefined, logger: Logger): string {
   const imageIds = new Set<string>();
   const tags = new Map<string, string>();
   if (previous !== undefined) {
-    const data = checkPreviousRedirect(previous.file, previous.text, input.registryId);
-    if (data.version === 1 && data.url === input.url) {
-      for (const image of data.images as { id: string }[]) imageIds.add(image.id);
-      for (const [tag, id] of Object.entries(data.tags as Record<string, string>)) tags.set(tag, id);
+    const { redirect } = checked(previous.file, previous.text, input.registryId);
+    if (redirect.version === 1 && redirect.url === input.url) {
+      for (const id of redirect.imageIds) imageIds.add(id);
+      // Checked: every tag names a listed image.
+      for (const [tag, id] of Object.entries(redirect.tags ?? {})) if (typeof id === 'string') tags.set(tag, id);
     } else {
       logger.warn(`the deployed metadata for ${input.registryId} had another version or URL; replacing it`);
     }
@@ -100,27 +122,19 @@ export function nextRedirectFile(input: RedirectInput, previous: { readonly file
   );
 }
 
-export interface V2RedirectInput {
-  readonly repository: string;
-  readonly registryId: string;
-  /** Base URL of the app's v2 layout, ending in "/". */
-  readonly url: string;
-  /** This push's tags and manifest digests. */
-  readonly schema2: readonly string[];
-}
-
 /**
  * The ISV's v2 redirect file after this push: what the deployed one lists plus this push's
  * tags and digests, so a push never unpublishes an earlier tag (its manifest stays in the
  * store). When the URL changed, the old entries are not under the new URL and are dropped.
  * `previous` is the deployed file, checked like the v1 file before anything is carried over.
  */
-export function nextV2RedirectFile(input: V2RedirectInput, previous: { readonly file: string; readonly text: string } | undefined, logger: Logger): string {
+export function nextV2RedirectFile(input: V2RedirectInput, previous: Previous | undefined, logger: Logger): string {
   const refs = new Set<string>();
   if (previous !== undefined) {
-    const data = checkPreviousRedirect(previous.file, previous.text, input.registryId);
-    if (data.version === 3 && data.url === input.url) {
-      for (const ref of data.schema2_data as string[]) refs.add(ref);
+    const { redirect } = checked(previous.file, previous.text, input.registryId);
+    if (redirect.version === 3 && redirect.url === input.url) {
+      // Checked: every entry is a tag or a digest.
+      for (const ref of redirect.schema2Data ?? []) if (typeof ref === 'string') refs.add(ref);
     } else {
       logger.warn(`the deployed v2 metadata for ${input.registryId} had another version or URL; replacing it`);
     }

@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Blob, Digest } from './model.ts';
-import type { LayerDigests } from './layer-digests.ts';
+import type { Blob, Digest, LayerDigests } from './model.ts';
 
 /**
  * Layer digests of one archive from earlier runs, so pushing the same export again does

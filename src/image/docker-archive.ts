@@ -15,7 +15,7 @@ import {
   type JsonFile,
 } from './json.ts';
 import type { Digest, ImageRepository } from './model.ts';
-import type { ReaderContext } from './read.ts';
+import type { ReaderContext } from './reader.ts';
 import type { TarEntry, TarIndex } from './tar-index.ts';
 import { splitReference, TagSet } from './refs.ts';
 import { assemble, type ImageDraft } from './v1.ts';

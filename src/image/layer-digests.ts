@@ -4,17 +4,7 @@ import { createGunzip } from 'node:zlib';
 import { InputError } from '../errors.ts';
 import type { DigestCache } from './digest-cache.ts';
 import { toDigest } from './digest.ts';
-import type { Blob, Digest, V1Image } from './model.ts';
-
-/** What one reading pass over a layer yields. */
-export interface LayerDigests {
-  /** Hex sha256 of the layer's bytes as the archive holds them. */
-  readonly sha256: string;
-  /** sha256 of the gunzipped bytes, for a gzip layer whose archive gives no diff_id. */
-  readonly diffId: Digest | undefined;
-  /** Hex sha256 of each part as the store sends the layer (the whole layer when it goes in one piece). */
-  readonly parts: readonly string[];
-}
+import type { Blob, LayerDigests, V1Image } from './model.ts';
 
 /** The digests of a layer, read once per push whoever asks first (verification, the upload plan, the v2 plan). */
 export type LayerDigester = (image: V1Image) => Promise<LayerDigests>;

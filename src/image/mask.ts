@@ -1,6 +1,6 @@
 import { InputError } from '../errors.ts';
-import { parseJson, isObject } from './json.ts';
-import { isHex64, type ImageRepository, type V1Image } from './model.ts';
+import { parseRedirect } from '../crane/parse.ts';
+import type { ImageRepository, V1Image } from './model.ts';
 
 /**
  * Masking: layers that must not be uploaded because another party (Red Hat's CDN) already
@@ -8,34 +8,33 @@ import { isHex64, type ImageRepository, type V1Image } from './model.ts';
  * party's redirect files deployed beside the ISV's.
  */
 
-const MAX_DEPTH = 64;
-
 /** A Crane redirect file's text, optionally with its name for messages. */
 export type CraneFile = string | { readonly name: string; readonly text: string };
 
 /**
  * Every image id listed in `images` of Crane v1 redirect files, with the URL its host
  * serves the layer at (`<url><id>/layer`, where Crane v1 redirects), when the file gives a
- * url. Files of later versions list no images.
+ * usable url. Files of later versions list no images. A file that cannot be read, or whose
+ * images are not all v1 ids, is refused: a mask must name exactly what it hides.
  */
 export function maskedLayersFromCraneFiles(files: readonly CraneFile[]): Map<string, string | undefined> {
   const layers = new Map<string, string | undefined>();
   files.forEach((file, i) => {
     const { name, text } = typeof file === 'string' ? { name: `redirect file ${i + 1}`, text: file } : file;
-    const fail: (rule: string) => never = (rule) => {
+    const fail = (rule: string): never => {
       throw new InputError(rule, { where: name, fix: 'fix or remove the metadata file' });
     };
-    const json = parseJson(Buffer.from(text), MAX_DEPTH, fail);
-    if (!isObject(json)) fail('a redirect file is a JSON object');
-    const images = json['images'];
-    if (images === undefined) return;
-    if (!Array.isArray(images)) fail('"images" is not an array');
-    const url = typeof json['url'] === 'string' && /^https?:\/\/.+\/$/.test(json['url']) ? json['url'] : undefined;
-    images.forEach((image, j) => {
-      const id = isObject(image) ? image['id'] : undefined;
-      if (typeof id !== 'string' || !isHex64(id)) fail(`"images"[${j}] has no valid "id" (64 lowercase hex)`);
+    const parsed = parseRedirect(text);
+    if (parsed.kind !== 'redirect') return fail(parsed.kind === 'not-object' ? 'a redirect file is a JSON object' : parsed.skipped);
+    const { redirect } = parsed;
+    if (redirect.version !== 1) return;
+    const wrong = (key: string) => parsed.problems.filter((p) => p.key === key && p.severity !== 'warning');
+    const broken = wrong('images')[0];
+    if (broken) fail(`"images"${broken.entry === undefined ? '' : `[${broken.entry}]`}: ${broken.message}`);
+    const url = redirect.url !== undefined && wrong('url').length === 0 ? redirect.url : undefined;
+    for (const id of redirect.imageIds) {
       if (!layers.get(id)) layers.set(id, url && `${url}${id}/layer`);
-    });
+    }
   });
   return layers;
 }

@@ -25,6 +25,16 @@ export interface Blob {
 /** A `sha256:<64 hex>` string. */
 export type Digest = `sha256:${string}`;
 
+/** What one reading pass over a layer yields. */
+export interface LayerDigests {
+  /** Hex sha256 of the layer's bytes as the archive holds them. */
+  readonly sha256: string;
+  /** sha256 of the gunzipped bytes, for a gzip layer whose archive gives no diff_id. */
+  readonly diffId: Digest | undefined;
+  /** Hex sha256 of each part as the store sends the layer (the whole layer when it goes in one piece). */
+  readonly parts: readonly string[];
+}
+
 export interface V1Image {
   /** 64 lowercase hex. */
   readonly id: string;

@@ -3,7 +3,7 @@ import { quoteName } from './entry-names.ts';
 import { asArray, asDigest, asObject, asSize, asString, countDescriptors, isObject, readJsonEntry, verifySha256, type Fail, type JsonFile } from './json.ts';
 import type { ArchiveLimits } from './limits.ts';
 import type { Digest, ImageRepository } from './model.ts';
-import type { ReaderContext } from './read.ts';
+import type { ReaderContext } from './reader.ts';
 import { splitReference, TagSet } from './refs.ts';
 import type { TarIndex } from './tar-index.ts';
 import { assemble, type ImageDraft } from './v1.ts';

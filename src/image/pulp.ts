@@ -1,7 +1,7 @@
 import { quoteName } from './entry-names.ts';
 import { asArray, asObject, asOptionalString, asString, asStringArray, readJsonEntry } from './json.ts';
 import type { ImageRepository } from './model.ts';
-import type { ReaderContext } from './read.ts';
+import type { ReaderContext } from './reader.ts';
 import type { TarIndex } from './tar-index.ts';
 import { assemble, type ImageDraft } from './v1.ts';
 

@@ -6,12 +6,8 @@ import { resolveLimits, type ArchiveLimits } from './limits.ts';
 import type { ArchiveFormat, ImageRepository } from './model.ts';
 import { readOci } from './oci.ts';
 import { readPulp } from './pulp.ts';
+import type { FormatReader } from './reader.ts';
 import { TarIndex } from './tar-index.ts';
-
-export interface ReaderContext {
-  readonly limits: ArchiveLimits;
-  readonly logger: Logger;
-}
 
 export interface ReadOptions {
   /**
@@ -26,7 +22,7 @@ export interface ReadOptions {
   readonly signal?: AbortSignal;
 }
 
-const READERS: Readonly<Record<ArchiveFormat, (index: TarIndex, context: ReaderContext) => Promise<ImageRepository>>> = {
+const READERS: Readonly<Record<ArchiveFormat, FormatReader>> = {
   pulp: readPulp,
   'docker-archive': readDockerArchive,
   'oci-archive': readOci,

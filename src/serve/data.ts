@@ -1,19 +1,20 @@
 import type { DataFile } from '../crane/datadir.ts';
+import { parseRedirect, type LoadedRedirect, type RedirectImage } from '../crane/parse.ts';
 
 /**
  * The redirect files of a data directory, loaded as Crane 3.3's loader (crane/data.py)
- * loads them: versions 1-4; version 1 files are the v1 API's repositories and the others
- * its v2 API's, in separate tables. A file Crane cannot load (bad JSON, an unsupported
- * version, a missing `repository`, `repo-registry-id`, `url` or version-specific key) is
- * skipped with a reason while every other file is served, as Crane logs "skipping current
- * metadata load" and goes on.
+ * loads them, through the one parser (crane/parse.ts): version 1 files are the v1 API's
+ * repositories and the others its v2 API's, in separate tables. A file Crane cannot load
+ * (bad JSON, an unsupported version, a missing `repository`, `repo-registry-id`, `url` or
+ * version-specific key) is skipped with a reason while every other file is served, as
+ * Crane logs "skipping current metadata load" and goes on.
  */
 export interface V1Repo {
   readonly file: string;
   readonly url: string;
   readonly protected: boolean;
   /** Served verbatim, as Crane does. */
-  readonly images: readonly unknown[];
+  readonly images: readonly RedirectImage[];
   readonly tags: Readonly<Record<string, unknown>>;
 }
 
@@ -43,51 +44,18 @@ export interface SkippedFile {
   readonly reason: string;
 }
 
-type Json = Record<string, unknown>;
-
-const isString = (v: unknown): v is string => typeof v === 'string';
-const isArray = (v: unknown): v is unknown[] => Array.isArray(v);
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isVersion = (v: unknown): v is 1 | 2 | 3 | 4 => v === 1 || v === 2 || v === 3 || v === 4;
-
-class Skip extends Error {}
-
-function field<T>(data: Json, key: string, ok: (v: unknown) => v is T): T {
-  const value = data[key];
-  if (!ok(value)) throw new Skip(`"${key}" is ${key in data ? 'malformed' : 'missing'}`);
-  return value;
-}
-
-function loadFile(text: string): { id: string; v1?: Omit<V1Repo, 'file'>; v2?: Omit<V2Repo, 'file'> } {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    throw new Skip(`not valid JSON: ${(error as Error).message}`);
+function loadFile(redirect: LoadedRedirect): { v1?: Omit<V1Repo, 'file'>; v2?: Omit<V2Repo, 'file'> } {
+  const common = { url: redirect.url, protected: redirect.protected };
+  switch (redirect.version) {
+    case 1:
+      return { v1: { ...common, images: redirect.images, tags: redirect.tags } };
+    case 2:
+      return { v2: { ...common, version: 2, schema2: undefined, manifestLists: [], amd64Tags: {} } };
+    case 3:
+      return { v2: { ...common, version: 3, schema2: redirect.schema2Data, manifestLists: [], amd64Tags: {} } };
+    case 4:
+      return { v2: { ...common, version: 4, schema2: redirect.schema2Data, manifestLists: redirect.manifestListData, amd64Tags: redirect.manifestListAmd64Tags } };
   }
-  if (!isObject(data)) throw new Skip('not a JSON object');
-  const version = data.version;
-  if (!isVersion(version)) throw new Skip(`version ${JSON.stringify(version)} is not supported (Crane reads 1 to 4)`);
-  const id = field(data, 'repo-registry-id', isString);
-  const url = field(data, 'url', isString);
-  // Crane reads the Pulp repository id of every file and skips the file without it.
-  field(data, 'repository', isString);
-  const common = { url, protected: data.protected === true };
-  if (version === 1) {
-    const images = field(data, 'images', isArray);
-    if (!images.every((i) => isObject(i) && 'id' in i)) throw new Skip('an entry of "images" has no "id"');
-    return { id, v1: { ...common, images, tags: field(data, 'tags', isObject) } };
-  }
-  return {
-    id,
-    v2: {
-      ...common,
-      version,
-      schema2: version > 2 ? field(data, 'schema2_data', isArray) : undefined,
-      manifestLists: version > 3 ? field(data, 'manifest_list_data', isArray) : [],
-      amd64Tags: version > 3 ? field(data, 'manifest_list_amd64_tags', isObject) : {},
-    },
-  };
 }
 
 /** `files` as readDataDir lists them (sorted by name); `where` prefixes their names in the skip reasons. */
@@ -97,18 +65,18 @@ export function loadCraneData(files: readonly DataFile[], where = ''): { data: C
   const skipped: SkippedFile[] = [];
   for (const { name, text } of files) {
     const file = `${where}${name}`;
-    try {
-      const loaded = loadFile(text);
-      if (loaded.v1) v1.set(loaded.id, { file, ...loaded.v1 });
-      if (loaded.v2) v2.set(loaded.id, { file, ...loaded.v2 });
-    } catch (error) {
-      if (!(error instanceof Skip)) throw error;
-      skipped.push({ file, reason: error.message });
+    const parsed = parseRedirect(text);
+    if (parsed.loaded === undefined) {
+      skipped.push({ file, reason: parsed.skipped });
+      continue;
     }
+    const loaded = loadFile(parsed.loaded);
+    if (loaded.v1) v1.set(parsed.loaded.registryId, { file, ...loaded.v1 });
+    if (loaded.v2) v2.set(parsed.loaded.registryId, { file, ...loaded.v2 });
   }
   const images = new Map<string, string[]>();
   for (const [id, repo] of v1) {
-    for (const image of repo.images as Json[]) images.set(String(image.id), [...(images.get(String(image.id)) ?? []), id]);
+    for (const image of repo.images) images.set(String(image.id), [...(images.get(String(image.id)) ?? []), id]);
   }
   return { data: { v1, images, v2 }, skipped };
 }

@@ -2,9 +2,10 @@ import { rm } from 'node:fs/promises';
 import { flatImageName } from '../config/names.ts';
 import { CRANE_CONFIG_FILE } from '../crane/config-file.ts';
 import { readDataDir, type DataFile } from '../crane/datadir.ts';
+import { parseRedirect } from '../crane/parse.ts';
+import { isSchema2Ref } from '../crane/redirect.ts';
 import { shallowClone } from '../platform/gitrepo.ts';
 import { WorktreeFiles } from '../platform/worktree-files.ts';
-import { isSchema2Ref } from '../crane/redirect.ts';
 import { v2MetadataName } from '../layout/crane-v2/keys.ts';
 
 /** What the Crane app repository holds for Crane: the metadata files, and Crane's configuration. */
@@ -58,41 +59,30 @@ export interface PublishedV2 {
   readonly digests: readonly string[];
 }
 
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** The file's image, when it is a version 1 file that push could have written (lint says what is wrong with others). */
 function parseImage(file: DataFile): PublishedImage | undefined {
-  let data: unknown;
-  try {
-    data = JSON.parse(file.text);
-  } catch {
-    return undefined;
-  }
-  if (!isObject(data) || data.version !== 1 || typeof data['repo-registry-id'] !== 'string' || typeof data.url !== 'string') return undefined;
-  const images = Array.isArray(data.images) ? data.images : [];
-  const ids = images.map((i) => (isObject(i) ? i.id : undefined)).filter((id): id is string => typeof id === 'string');
-  const tags = isObject(data.tags) ? Object.fromEntries(Object.entries(data.tags).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
-  const name = data['repo-registry-id'];
-  return { name, flat: flatImageName(name), file: file.name, files: [file], url: data.url, ids, tags, v2: undefined };
+  const parsed = parseRedirect(file.text);
+  if (parsed.kind !== 'redirect' || parsed.redirect.version !== 1) return undefined;
+  const { registryId: name, url, imageIds, tags = {} } = parsed.redirect;
+  if (name === undefined || url === undefined) return undefined;
+  const tagged = Object.fromEntries(Object.entries(tags).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  return { name, flat: flatImageName(name), file: file.name, files: [file], url, ids: imageIds, tags: tagged, v2: undefined };
 }
+
+const UNREADABLE = { 'invalid-json': 'is not valid JSON (see lint)', 'not-object': 'is not a JSON object (see lint)' } as const;
 
 /** The v2 file as push writes it: version 3, for the same image; otherwise the problem. */
 function parseV2(file: DataFile, name: string): PublishedV2 {
   const unusable = (problem: string): PublishedV2 => ({ file: file.name, problem, tags: [], digests: [] });
-  let data: unknown;
-  try {
-    data = JSON.parse(file.text);
-  } catch {
-    return unusable('is not valid JSON (see lint)');
-  }
-  if (!isObject(data)) return unusable('is not a JSON object (see lint)');
-  if (data.version !== 3) return unusable(`is version ${JSON.stringify(data.version)}, not the version 3 raas publishes`);
-  const registryId = data['repo-registry-id'];
-  if (typeof registryId !== 'string' || typeof data.url !== 'string') return unusable('has no repo-registry-id or url (see lint)');
-  if (registryId !== name) return unusable(`names repo-registry-id '${registryId}', not '${name}': Docker v2 clients cannot pull ${name}`);
-  const refs = data.schema2_data;
-  if (!Array.isArray(refs) || !refs.every((r): r is string => typeof r === 'string')) return unusable('has no list of tags and digests in schema2_data (see lint)');
+  const parsed = parseRedirect(file.text);
+  if (parsed.kind === 'invalid-json' || parsed.kind === 'not-object') return unusable(UNREADABLE[parsed.kind]);
+  const version = parsed.kind === 'unsupported-version' ? parsed.version : parsed.redirect.version;
+  if (parsed.kind !== 'redirect' || parsed.redirect.version !== 3) return unusable(`is version ${JSON.stringify(version)}, not the version 3 raas publishes`);
+  const redirect = parsed.redirect;
+  if (redirect.registryId === undefined || redirect.url === undefined) return unusable('has no repo-registry-id or url (see lint)');
+  if (redirect.registryId !== name) return unusable(`names repo-registry-id '${redirect.registryId}', not '${name}': Docker v2 clients cannot pull ${name}`);
+  const refs = redirect.schema2Data;
+  if (refs === undefined || !refs.every((r): r is string => typeof r === 'string')) return unusable('has no list of tags and digests in schema2_data (see lint)');
   const usable = refs.filter(isSchema2Ref);
   return {
     file: file.name, problem: undefined,

@@ -32,6 +32,10 @@ export async function startStockRegistry(t: TestContext, config: string, env: No
   const { AWS_CA_BUNDLE: _unset, ...inherited } = process.env;
   const child = execa(DOCKER_REGISTRY, ['serve', file], { env: { ...inherited, ...env }, extendEnv: false, reject: false, all: true, stdin: 'ignore' });
   let log = '';
+  let exited: number | undefined;
+  void child.then((r) => {
+    exited = r.exitCode ?? -1;
+  });
   child.all?.setEncoding('utf8').on('data', (chunk: string) => {
     log += chunk;
   });
@@ -42,7 +46,7 @@ export async function startStockRegistry(t: TestContext, config: string, env: No
   const url = `http://${host}/`;
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`docker-registry exited (${child.exitCode}):\n${log}`);
+    if (exited !== undefined) throw new Error(`docker-registry exited (${exited}):\n${log}`);
     const answered = await fetch(`${url}v2/`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status, () => undefined);
     if (answered === 200) break;
     if (Date.now() > deadline) throw new Error(`docker-registry did not answer /v2/ within 15 s:\n${log}`);
