@@ -85,12 +85,25 @@ export function registryConfigYaml(config: RegistryConfig): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The same settings as REGISTRY_* environment variables (name=value lines, shell-quoted). */
+/**
+ * The same settings as REGISTRY_* environment variables (name=value lines, shell-quoted).
+ * The registry maps a variable onto at most three levels of `storage` (its driver
+ * parameters are one map); a setting nested deeper is given as a YAML flow mapping of
+ * what lies below (REGISTRY_STORAGE_MAINTENANCE_READONLY='{enabled: true}').
+ */
 export function registryConfigEnv(config: RegistryConfig): string {
   const lines = config.notes.map((n) => `# ${n}`);
+  const grouped = new Map<string, string[]>();
   for (const [keys, value] of config.settings) {
     if (keys[0] === 'version') continue;
-    lines.push(`REGISTRY_${keys.map((k) => k.toUpperCase()).join('_')}=${shellQuote(String(value))}`);
+    const name = `REGISTRY_${keys.slice(0, 3).map((k) => k.toUpperCase()).join('_')}`;
+    const below = keys.slice(3).reduceRight<string>((inner, key) => `{${key}: ${inner}}`, yamlScalar(value));
+    if (keys.length <= 3) grouped.set(name, [yamlScalar(value)]);
+    else grouped.set(name, [...(grouped.get(name) ?? []), below.slice(1, -1)]);
+  }
+  for (const [name, values] of grouped) {
+    const deep = values.length > 1 || values[0]!.includes(': ');
+    lines.push(`${name}=${shellQuote(deep ? `{${values.join(', ')}}` : values[0]!)}`);
   }
   return `${lines.join('\n')}\n`;
 }

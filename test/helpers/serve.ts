@@ -90,9 +90,9 @@ export interface Published {
 const FORMATS: readonly [ExampleFormat, string][] = [['docker-archive', 'acme/docker'], ['oci-archive', 'acme/oci'], ['pulp', 'acme/pulp']];
 
 /** One image of each format raas reads, pushed with the built CLI, tag 1.0: a layer of 1 MiB and more, and a small one. */
-export async function publishEachFormat(world: World): Promise<Published[]> {
+export async function publishEachFormat(world: World, formats = FORMATS): Promise<Published[]> {
   const published: Published[] = [];
-  for (const [format, image] of FORMATS) {
+  for (const [format, image] of formats) {
     const example = await makeExample({ dir: world.root, format, name: image, tag: '1.0', layers: [randomLayer(1024 * 1024 + 512), randomLayer(2048)] });
     const run = await world.raas(['push', 'acme', image, '--file', example.file, '--json']);
     assert.equal(run.code, 0, run.stderr);
@@ -100,7 +100,7 @@ export async function publishEachFormat(world: World): Promise<Published[]> {
     const layerDigests = format === 'pulp'
       ? example.layers.map((l) => l.diffId)
       : JSON.parse(Buffer.from((await skopeo('inspect', '--raw', `${format}:${example.file}`)).stdout).toString()).layers.map((l: { digest: string }) => l.digest);
-    published.push({ image, example, digest: report.v2.manifests['1.0'], layerDigests });
+    published.push({ image, example, digest: (report.v2 ?? report.distribution).manifests['1.0'], layerDigests });
   }
   return published;
 }

@@ -19,7 +19,8 @@ import { startS3, type S3Server } from './s3.ts';
  */
 export interface WorldOptions {
   readonly storage?: 's3' | 'file';
-  readonly platform?: 'git' | 'openshift';
+  /** none: layout = distribution, no Crane app (a stock registry reads the store). */
+  readonly platform?: 'git' | 'openshift' | 'none';
   /** `[aws] prefix` */
   readonly prefix?: string;
   /** `[redhat] mask_layers` */
@@ -116,7 +117,7 @@ export async function makeWorld(t: TestContext, options: WorldOptions = {}): Pro
 
   const isvLines = [
     ...(s3 ? ['storage = s3', `s3_bucket = ${bucket}`] : ['storage = file', `storage_dir = ${storageDir}`]),
-    ...(platform === 'git' ? ['platform = git', `app_remote = ${craneRemote}`, 'registry_url = http://registry.acme.test:5000'] : ['platform = openshift']),
+    ...(platform === 'git' ? ['platform = git', `app_remote = ${craneRemote}`, 'registry_url = http://registry.acme.test:5000'] : platform === 'none' ? ['layout = distribution'] : ['platform = openshift']),
     ...(options.isvLines ?? []),
   ];
   const cfg = [
