@@ -2,10 +2,15 @@ import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
+import { buffer } from 'node:stream/consumers';
+import { gunzipSync } from 'node:zlib';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { readArchive } from '../../src/image/read.ts';
+import { makeExample } from '../helpers/archives.ts';
+import { startBaseParty } from '../helpers/base-party.ts';
 import { startStockRegistry, type StockRegistry } from '../helpers/docker-registry.ts';
-import { git } from '../helpers/git.ts';
-import { checkPulls, publishEachFormat } from '../helpers/serve.ts';
+import { git, tempDir } from '../helpers/git.ts';
+import { checkPulls, publishEachFormat, skopeo } from '../helpers/serve.ts';
 import { makeWorld, type World } from '../helpers/world.ts';
 
 /**
@@ -113,4 +118,31 @@ test('a directory store: a stock registry with the filesystem driver, configured
   const untagged = await status(world);
   assert.equal(untagged.code, 1);
   assert.match(failed(untagged.report).find((c) => c.check === 'repository')!.detail, /tag 1\.0 was published \(sha256:[0-9a-f]{64}\) but has no .*current\/link/);
+});
+
+test('masked layers: skipped, they stay with their host as foreign layers skopeo fetches there; with masked_layers = upload, the registry serves them too', async (t) => {
+  const example = await makeExample({ dir: await tempDir(t), format: 'oci-archive', layers: 2, tag: '1.0' });
+  const [base] = example.ids as [string, string];
+  const repo = await readArchive(example.file, { workDir: await tempDir(t) });
+  const baseLayer = await buffer(repo.images[0]!.layer.open());
+  const baseDigest = repo.images[0]!.layerDigest!;
+  const party = await startBaseParty(t, { id: base, layer: baseLayer });
+  for (const mode of ['skip', 'upload'] as const) {
+    const world = await makeWorld(t, { storage: 'file', platform: 'none', baseMetadata: { 'rhel7.json': party.metadata }, isvLines: [`masked_layers = ${mode}`] });
+    const run = await world.raas(['push', 'acme', 'acme/app', '--file', example.file, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout).masked, [base]);
+    const blob = path.join(world.storageDir, 'docker/registry/v2/blobs/sha256', baseDigest.slice(7, 9), baseDigest.slice(7), 'data');
+    assert.equal(await readFile(blob).then(() => true, () => false), mode === 'upload', `${mode}: the masked layer's blob`);
+    const config = await world.raas(['registry-config', 'acme']);
+    const registry = await startStockRegistry(t, config.stdout);
+    const manifest = JSON.parse(Buffer.from((await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/acme/app:1.0`)).stdout).toString());
+    assert.deepEqual(manifest.layers[0].urls, mode === 'skip' ? [`${party.url}${base}/layer`] : undefined);
+    const before = party.requests.length;
+    const dir = await tempDir(t, 'raas-pulled-');
+    await skopeo('copy', '--quiet', '--src-tls-verify=false', `docker://${registry.host}/acme/app:1.0`, `dir:${dir}`);
+    const layers = await Promise.all(manifest.layers.map((l: { digest: string }) => readFile(path.join(dir, l.digest.slice('sha256:'.length)))));
+    assert.deepEqual(layers.map((l) => (l[0] === 0x1f ? gunzipSync(l) : l)), example.layers.map((l) => l.tar), `${mode}: layer bytes`);
+    assert.deepEqual(party.requests.slice(before), mode === 'skip' ? [`/rhel7/${base}/layer`] : [], `${mode}: what was fetched from the base party`);
+  }
 });
