@@ -163,9 +163,13 @@ export async function push(request: PushRequest): Promise<PushReport> {
     const digests = layerDigester((size) => store.partSize?.(size), cache, signal);
     const input = { ...name, store, repo, tags, published: masking.published, masked: masking.masked, listing, digests, concurrency: request.jobs * 2, logger };
     const plans: LayoutPlan[] = [];
-    for (const layout of layouts) plans.push(await layout.plan(input));
+    for (const layout of layouts) {
+      const plan = await layout.plan(input);
+      // A layer that is not what its archive declares is refused as soon as a layout would store it.
+      await verifyDeclaredDigests(plan.write, request.jobs, digests);
+      plans.push(plan);
+    }
     const objects = plans.flatMap((p) => p.write);
-    await verifyDeclaredDigests(objects, request.jobs, digests);
     if (request.commit) await request.configRepo.checkBackup(isv.name, backupNames(plans));
     const files = app && frontEndFiles(masking.baseFiles, plans, app.dataDir, logger);
     if (app) checkFrontEnd(app, files!);
