@@ -95,7 +95,8 @@ export interface LayoutPlan {
    */
   readonly record?: {
     readonly name: string;
-    text(previous: string | undefined): string;
+    /** Throws an InputError when the copy there is another image's; `where` names it for messages. */
+    text(previous: string | undefined, where: string): string;
   };
   /** Work after the front end serves the push (a tag list that overlapping pushes may have left short). */
   afterDeploy?(signal: AbortSignal): Promise<void>;

@@ -170,7 +170,11 @@ export async function push(request: PushRequest): Promise<PushReport> {
       plans.push(plan);
     }
     const objects = plans.flatMap((p) => p.write);
-    if (request.commit) await request.configRepo.checkBackup(isv.name, backupNames(plans));
+    if (request.commit) {
+      await request.configRepo.checkBackup(isv.name, backupNames(plans));
+      // A record the backup could not merge (another image's) is refused now, not after the writes.
+      await records(request.configRepo, isv.name, plans);
+    }
     const files = app && frontEndFiles(masking.baseFiles, plans, app.dataDir, logger);
     if (app) checkFrontEnd(app, files!);
     warnUnfetchable(plans, isv.name, logger);
@@ -179,15 +183,16 @@ export async function push(request: PushRequest): Promise<PushReport> {
     // The write probe comes after every check of the archive, so a refused archive leaves storage untouched.
     if (!request.dryRun) await store.check({ write: true });
 
-    const [first, ...others] = plans;
+    const first = plans[0]!;
+    const reportOf = <R>(layout: LayoutPlan['layout']) => plans.find((p) => p.layout === layout)?.report as R | undefined;
     const report = (extra: Partial<PushReport>): PushReport => ({
       isv: isv.name, image, dryRun: request.dryRun,
       archive: { origin: archive.origin, format: repo.format },
-      storage: store.location, url: first!.report.url, tags: Object.fromEntries(tags),
-      uploaded: first!.write.map((o) => ({ key: o.key, size: o.size, ...(o.copyFrom ? { copiedFrom: o.copyFrom } : {}) })),
-      present: first!.present.map((o) => o.key), masked: [...masking.masked.keys()],
-      v2: others.find((p) => p.layout === 'crane-v2')?.report as V2Report | undefined,
-      distribution: plans.find((p) => p.layout === 'distribution')?.report as DistributionReport | undefined,
+      storage: store.location, url: first.report.url, tags: Object.fromEntries(tags),
+      uploaded: first.write.map((o) => ({ key: o.key, size: o.size, ...(o.copyFrom ? { copiedFrom: o.copyFrom } : {}) })),
+      present: first.present.map((o) => o.key), masked: [...masking.masked.keys()],
+      v2: reportOf<V2Report>('crane-v2'),
+      distribution: reportOf<DistributionReport>('distribution'),
       metadata: undefined, backup: undefined, registry: { url: registryUrl, answered: undefined },
       pull: pullReference(registryUrl, image),
       ...extra,
@@ -264,8 +269,9 @@ async function records(configRepo: ConfigRepo, isv: string, plans: readonly Layo
   const out: NamedText[] = [];
   for (const plan of plans) {
     if (!plan.record) continue;
-    const previous = await files.read(path.posix.join(isv, 'metadata', plan.record.name), { maxBytes: MAX_RECORD_BYTES });
-    out.push({ name: plan.record.name, text: plan.record.text(previous) });
+    const where = path.posix.join(isv, 'metadata', plan.record.name);
+    const previous = await files.read(where, { maxBytes: MAX_RECORD_BYTES });
+    out.push({ name: plan.record.name, text: plan.record.text(previous, where) });
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { AwsConfig, IsvConfig } from '../config/config.ts';
 import { ConfigError } from '../errors.ts';
+import { storeRegion } from '../storage/open.ts';
 
 /**
  * The configuration of a stock Distribution 2.8 registry (Debian's docker-registry) that
@@ -36,7 +37,7 @@ export function registryConfig(isv: IsvConfig, aws: AwsConfig, options: Registry
     settings.push([['storage', 'filesystem', 'rootdirectory'], path.join(isv.storage.dir, root)]);
   } else {
     const prefix = `${aws.prefix}${root}`.replace(/\/$/, '');
-    const region = aws.region ?? 'us-east-1';
+    const region = storeRegion(aws);
     settings.push([['storage', 's3', 'bucket'], isv.storage.bucket], [['storage', 's3', 'region'], region]);
     if (aws.endpoint !== undefined) {
       settings.push([['storage', 's3', 'regionendpoint'], aws.endpoint]);

@@ -137,10 +137,11 @@ export async function setup(request: SetupRequest): Promise<SetupReport> {
       if (registry === undefined) {
         record({ step: 'registry', status: 'skipped', detail: 'no registry_url set: status and push name no registry to check' });
       } else {
-        const v2 = await registryV2(registry, signal);
-        record(v2.ok
-          ? { step: `registry ${registry}`, status: 'ok', detail: v2.detail }
-          : { step: `registry ${registry}`, status: 'warning', detail: v2.detail, fix: `start a stock registry with the configuration raas registry-config ${isv.name} prints` });
+        // A stock registry serves /v2/ only; it may well be started after setup, so not answering is a warning.
+        const ping = await checkRegistry(registry, { signal });
+        record(ping.v2 === true
+          ? { step: `registry ${registry}`, status: 'ok', detail: ping.detail }
+          : { step: `registry ${registry}`, status: 'warning', detail: ping.detail, fix: `start a stock registry with the configuration raas registry-config ${isv.name} prints` });
       }
       if (request.commit) {
         for (const step of await saveToConfigRepo(request, config, isv.name, added?.text)) record(step);
@@ -148,7 +149,7 @@ export async function setup(request: SetupRequest): Promise<SetupReport> {
         record({ step: 'configuration repository', status: added ? 'warning' : 'skipped', detail: added ? 'left alone (--no-commit): add the section below to raas.cfg yourself' : 'left alone (--no-commit)' });
       }
       return {
-        isv: isv.name, ok: !steps.some((s) => s.status === 'failed'), changed: steps.some((s) => s.status === 'done'), registry: registry ?? '', steps,
+        isv: isv.name, ok: !steps.some((s) => s.status === 'failed'), changed: steps.some((s) => s.status === 'done'), registry: registry ?? storageName(store), steps,
         unsavedSection: request.commit ? undefined : added?.section,
       };
     }
@@ -230,17 +231,4 @@ async function saveToConfigRepo(request: SetupRequest, config: Config, isv: stri
       detail: saved.commit ? `committed ${saved.commit.slice(0, 12)}${saved.pushed ? ' and pushed' : ''}, with this run's log` : 'nothing to commit',
     },
   ];
-}
-
-/** Whether a Distribution registry answers its API root (200, or 401 when it asks for credentials). */
-async function registryV2(registry: string, signal: AbortSignal): Promise<{ ok: boolean; detail: string }> {
-  try {
-    const response = await fetch(new URL('v2/', registry.endsWith('/') ? registry : `${registry}/`), { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) });
-    await response.body?.cancel();
-    const ok = response.status === 200 || response.status === 401;
-    return { ok, detail: `/v2/ answers HTTP ${response.status}${ok ? '' : ': not a registry'}` };
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause;
-    return { ok: false, detail: `/v2/ does not answer (${cause?.code ?? (error as Error).message})` };
-  }
 }

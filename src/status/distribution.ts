@@ -7,7 +7,7 @@ import { checkDistributionImage, type DistributionImage } from '../layout/distri
 import { WorktreeFiles } from '../platform/worktree-files.ts';
 import type { Store } from '../storage/store.ts';
 import { check, type Check } from './checks.ts';
-import { request } from './http.ts';
+import { checkRegistry } from '../platform/ping.ts';
 
 const RECORD_SUFFIX = recordName('');
 const MAX_RECORD_BYTES = 4 * 1024 * 1024;
@@ -33,9 +33,9 @@ export async function distributionStatus(options: {
   const registry = isv.registryUrl === undefined ? undefined : withSlash(isv.registryUrl);
   let answering = false;
   if (registry !== undefined) {
-    const answer = await request(new URL('v2/', registry), 'GET', signal, undefined, 64 * 1024);
-    answering = answer.status === 200 || answer.status === 401;
-    checks.push(check('registry', isv.registryUrl!, answering ? 'ok' : 'failed', answering ? `/v2/ answers ${answer.said}` : `/v2/ answers ${answer.said}: no registry serves the store there; tags not checked`));
+    const ping = await checkRegistry(registry, { signal });
+    answering = ping.v2 === true;
+    checks.push(check('registry', isv.registryUrl!, answering ? 'ok' : 'failed', answering ? ping.detail : `${ping.detail}: no Docker v2 registry answers there; tags not checked`));
   }
   let images: DistributionImage[];
   try {

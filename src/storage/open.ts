@@ -4,6 +4,9 @@ import { createFileStore, type FileStore } from './file.ts';
 import type { WriteJournal } from './journal.ts';
 import { createS3Store, type S3Store } from './s3.ts';
 
+/** The region S3 requests (and public URLs) use: raas.cfg's, else the SDK's variables, else us-east-1. */
+export const storeRegion = (aws: AwsConfig, env: NodeJS.ProcessEnv = process.env): string => aws.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+
 /** The store an ISV publishes to, as raas.cfg describes it; raas setup creates what the backend needs. */
 export function openStore(isv: IsvConfig, aws: AwsConfig, logger: Logger, journal?: WriteJournal): S3Store | FileStore {
   const { storage } = isv;
@@ -14,7 +17,7 @@ export function openStore(isv: IsvConfig, aws: AwsConfig, logger: Logger, journa
     bucket: storage.bucket,
     prefix: aws.prefix,
     // Public URLs are derived from the region, so it is settled here rather than left to the SDK.
-    region: aws.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    region: storeRegion(aws),
     endpoint: aws.endpoint,
     forcePathStyle: aws.forcePathStyle,
     credentials: aws.credentials,

@@ -111,6 +111,13 @@ test('a directory store: a stock registry with the filesystem driver, configured
     return readFile(path.join(world.configDir, 'acme', 'metadata', 'acme-pulp@distribution.json'), 'utf8');
   }));
   assert.deepEqual(record, { repository: 'acme/pulp', tags: { '1.0': published[2]!.digest } });
+  // acme-pulp's record would be acme/pulp's file: refused before anything is written.
+  const before = await world.snapshot();
+  const twin = await world.raas(['push', 'acme', 'acme-pulp', '--file', published[2]!.example.file]);
+  assert.equal(twin.code, 2, twin.stderr);
+  assert.match(twin.stderr, /acme\/metadata\/acme-pulp@distribution\.json records 'acme\/pulp', not 'acme-pulp'/);
+  assert.match(twin.stderr, /fix: push 'acme-pulp' under a name that does not turn into the same name/);
+  assert.deepEqual(await world.snapshot(), before, 'the refused push changed storage or a repository');
   await setIsvKey(world, `registry_url = ${registry.url}`);
   const healthy = await status(world);
   assert.equal(healthy.code, 0, JSON.stringify(failed(healthy.report)));
@@ -145,4 +152,16 @@ test('masked layers: skipped, they stay with their host as foreign layers skopeo
     assert.deepEqual(layers.map((l) => (l[0] === 0x1f ? gunzipSync(l) : l)), example.layers.map((l) => l.tar), `${mode}: layer bytes`);
     assert.deepEqual(party.requests.slice(before), mode === 'skip' ? [`/rhel7/${base}/layer`] : [], `${mode}: what was fetched from the base party`);
   }
+});
+
+test('setup of a layout = distribution ISV makes the storage and no Crane app, and checks the registry\'s /v2/ when registry_url is set', async (t) => {
+  const world = await makeWorld(t, { storage: 'file', platform: 'none', empty: true, isvLines: ['registry_url = http://127.0.0.1:9/'] });
+  const run = await world.raas(['setup', 'acme', '--create', '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout) as { ok: boolean; steps: { step: string; status: string }[] };
+  assert.deepEqual(report.steps.map((s) => [s.step.replace(/ .*/, ''), s.status]), [
+    ['storage', 'done'], ['write', 'ok'], ['Crane', 'skipped'], ['registry', 'warning'],
+    ['raas.cfg', 'present'], ['directories', 'done'], ['configuration', 'ok'],
+  ]);
+  assert.equal(await git(world.craneRemote, 'rev-parse', '-q', '--verify', 'HEAD').then(() => 'commits', () => 'none'), 'none', 'something was deployed to a Crane app');
 });

@@ -1,3 +1,4 @@
+import { InputError } from '../../errors.ts';
 import { digestHex, isDigest, sha256Hex } from '../../image/digest.ts';
 import { BLOB_CONTENT_TYPE } from '../../image/media-types.ts';
 import type { Digest } from '../../image/model.ts';
@@ -108,7 +109,7 @@ export function distributionLayout(options: DistributionOptions): StorageLayout 
         write, present, report,
         record: {
           name: recordName(input.flat),
-          text: (previous) => recordText(name, manifests, previous),
+          text: (previous, where) => recordText(name, manifests, previous, where),
         },
       };
     },
@@ -121,10 +122,20 @@ export interface DistributionRecord {
   readonly tags: Readonly<Record<string, Digest>>;
 }
 
-/** The record after this push: the previous one's tags (when it is this image's and readable), then this push's. */
-export function recordText(repository: string, manifests: Readonly<Record<string, Digest>>, previous: string | undefined): string {
+/**
+ * The record after this push: the previous one's tags (when readable), then this push's.
+ * Two image names can flatten to one record name (`acme/app`, `acme-app`): a record of the
+ * other image is refused, never replaced.
+ */
+export function recordText(repository: string, manifests: Readonly<Record<string, Digest>>, previous: string | undefined, where: string): string {
   const earlier = previous === undefined ? undefined : parseRecord(previous);
-  const tags = { ...(earlier?.repository === repository ? earlier.tags : {}), ...manifests };
+  if (earlier !== undefined && earlier.repository !== repository) {
+    throw new InputError(`${where} records '${earlier.repository}', not '${repository}': both names become the same record file`, {
+      where: `configuration repository ${where}`,
+      fix: `push '${repository}' under a name that does not turn into the same name when "/" becomes "-"`,
+    });
+  }
+  const tags = { ...earlier?.tags, ...manifests };
   const sorted = Object.fromEntries(Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   return `${JSON.stringify({ repository, tags: sorted }, null, 2)}\n`;
 }
