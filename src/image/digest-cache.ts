@@ -14,16 +14,24 @@ import type { Blob, Digest, LayerDigests } from './model.ts';
 export interface DigestCache {
   /** How many layers' digests came from the cache so far. */
   readonly hits: number;
-  /** The digests of `blob` with parts of `partSize` and, when `withDiffId`, its diff_id; undefined when not all are known. */
-  get(blob: Blob, partSize: number | undefined, withDiffId: boolean): LayerDigests | undefined;
-  set(blob: Blob, partSize: number | undefined, digests: LayerDigests): void;
+  /**
+   * The digests of `blob` with parts of `partSize` and, when `decompress` names how, its
+   * diff_id computed by decompressing it so; undefined when not all are known.
+   */
+  get(blob: Blob, partSize: number | undefined, decompress: Decompressed | undefined): LayerDigests | undefined;
+  /** `decompressed`: how the pass that computed `digests.diffId` decompressed the layer. */
+  set(blob: Blob, partSize: number | undefined, digests: LayerDigests, decompressed: Decompressed | undefined): void;
   /** Write what this run learnt, if the archive is still the one it read. */
   save(): Promise<void>;
 }
 
+type Decompressed = 'gzip' | 'zstd';
+
 interface Entry {
   sha256: string;
   diffId?: Digest;
+  /** How `diffId` was computed; absent: gunzipped (the only way earlier versions computed one). */
+  diffIdFrom?: Decompressed;
   /** Part hashes by part size, for objects sent in more than one part. */
   parts?: Record<string, string[]>;
 }
@@ -72,7 +80,7 @@ export async function openDigestCache(dir: string, archive: string): Promise<Dig
     get hits() {
       return hits;
     },
-    get(blob, partSize, withDiffId) {
+    get(blob, partSize, decompress) {
       const key = keyOf(blob);
       const entry = key === undefined ? undefined : blobs[key];
       if (!entry) return undefined;
@@ -80,15 +88,19 @@ export async function openDigestCache(dir: string, archive: string): Promise<Dig
       const parts = count === 1 ? [entry.sha256] : entry.parts?.[String(partSize)];
       if (!Array.isArray(parts) || parts.length !== count || ![entry.sha256, ...parts].every(isHex)) return undefined;
       if (entry.diffId !== undefined && !isHex(String(entry.diffId).slice('sha256:'.length))) return undefined;
-      if (withDiffId && entry.diffId === undefined) return undefined;
+      if (decompress !== undefined && (entry.diffId === undefined || (entry.diffIdFrom ?? 'gzip') !== decompress)) return undefined;
       hits += 1;
       return { sha256: entry.sha256, diffId: entry.diffId, parts };
     },
-    set(blob, partSize, digests) {
+    set(blob, partSize, digests, decompressed) {
       const key = keyOf(blob);
       if (key === undefined) return;
       const entry: Entry = { ...blobs[key], sha256: digests.sha256 };
-      if (digests.diffId !== undefined) entry.diffId = digests.diffId;
+      if (digests.diffId !== undefined && decompressed !== undefined) {
+        entry.diffId = digests.diffId;
+        if (decompressed === 'gzip') delete entry.diffIdFrom;
+        else entry.diffIdFrom = decompressed;
+      }
       if (digests.parts.length > 1) entry.parts = { ...entry.parts, [String(partSize)]: [...digests.parts] };
       blobs[key] = entry;
       learnt = true;

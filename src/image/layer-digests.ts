@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { InputError } from '../errors.ts';
+import { decompressor, layerCompression } from './compression.ts';
 import type { DigestCache } from './digest-cache.ts';
 import { toDigest } from './digest.ts';
 import type { Blob, LayerDigests, V1Image } from './model.ts';
@@ -19,12 +19,14 @@ export function layerDigester(partSize: (size: number) => number | undefined = (
   const done = new Map<V1Image, Promise<LayerDigests>>();
   const digest = async (image: V1Image): Promise<LayerDigests> => {
     const size = partSize(image.layer.size);
-    // A gzip layer's diff_id comes from this pass unless the archive gives it.
-    const gunzip = image.diffId === undefined && (await isGzip(image.layer));
-    const cached = cache?.get(image.layer, size, gunzip);
+    // A gzip or zstd layer is decompressed in the same read: its diff_id is computed here,
+    // and checked against the one its config gives (verify.ts), if any.
+    const compression = await layerCompression(image);
+    const decompress = compression === 'gzip' || compression === 'zstd' ? compression : undefined;
+    const cached = cache?.get(image.layer, size, decompress);
     if (cached) return cached;
-    const digests = await digestLayer(image.layer, size, gunzip, signal);
-    cache?.set(image.layer, size, digests);
+    const digests = await digestLayer(image.layer, size, decompress, signal);
+    cache?.set(image.layer, size, digests, decompress);
     return digests;
   };
   return (image) => {
@@ -38,7 +40,7 @@ export function layerDigester(partSize: (size: number) => number | undefined = (
 }
 
 /** `signal` ends the pass at once: hashing a large layer takes long enough for SIGINT to matter. */
-async function digestLayer(blob: Blob, partSize: number | undefined, gunzip: boolean, signal: AbortSignal | undefined): Promise<LayerDigests> {
+async function digestLayer(blob: Blob, partSize: number | undefined, decompress: 'gzip' | 'zstd' | undefined, signal: AbortSignal | undefined): Promise<LayerDigests> {
   const whole = createHash('sha256');
   const parts = new PartHashes(blob.size, partSize);
   const tar = createHash('sha256');
@@ -48,7 +50,7 @@ async function digestLayer(blob: Blob, partSize: number | undefined, gunzip: boo
       whole.update(chunk);
       parts.update(chunk);
       read += chunk.length;
-      if (gunzip) yield chunk;
+      if (decompress) yield chunk;
     }
   };
   const drain = async (chunks: AsyncIterable<Buffer>) => {
@@ -56,7 +58,7 @@ async function digestLayer(blob: Blob, partSize: number | undefined, gunzip: boo
   };
   try {
     const options = { signal };
-    await (gunzip ? pipeline(blob.open(), hashing, createGunzip(), drain, options) : pipeline(blob.open(), hashing, drain, options));
+    await (decompress ? pipeline(blob.open(), hashing, decompressor(decompress), drain, options) : pipeline(blob.open(), hashing, drain, options));
   } catch (error) {
     if (signal?.aborted) throw signal.reason ?? error;
     throw new InputError(`cannot read the layer: ${(error as Error).message}`, { where: blob.where, fix: 'the archive is corrupt; export it again' });
@@ -65,15 +67,7 @@ async function digestLayer(blob: Blob, partSize: number | undefined, gunzip: boo
     throw new InputError(`the layer is ${blob.size} bytes, but ${read} could be read`, { where: blob.where, fix: 'the archive changed or is truncated; export it again' });
   }
   const sha256 = whole.digest('hex');
-  return { sha256, diffId: gunzip ? toDigest(tar.digest('hex')) : undefined, parts: parts.finish(sha256) };
-}
-
-async function isGzip(blob: Blob): Promise<boolean> {
-  if (blob.size < 2) return false;
-  const head: Buffer[] = [];
-  for await (const chunk of blob.open(0, 2)) head.push(chunk as Buffer);
-  const bytes = Buffer.concat(head);
-  return bytes[0] === 0x1f && bytes[1] === 0x8b;
+  return { sha256, diffId: decompress ? toDigest(tar.digest('hex')) : undefined, parts: parts.finish(sha256) };
 }
 
 /** sha256 of each `partSize` slice of a stream that arrives in chunks of any size. */

@@ -1,8 +1,10 @@
 import { InputError } from '../errors.ts';
+import { layerCompression, type ReadableCompression } from './compression.ts';
 import { toDigest } from './digest.ts';
 import { layerDigester, type LayerDigester } from './layer-digests.ts';
 import type { Digest, V1Image } from './model.ts';
-import { DOCKER_FOREIGN_LAYER, DOCKER_LAYER } from './media-types.ts';
+import { DOCKER_FOREIGN_LAYER, DOCKER_LAYER, DOCKER_MANIFEST, OCI_LAYER, OCI_MANIFEST } from './media-types.ts';
+import { checkDiffId } from './verify.ts';
 
 /** What a v2 manifest and config say about one layer. */
 export interface LayerFacts {
@@ -13,47 +15,51 @@ export interface LayerFacts {
   readonly diffId: Digest;
   /** Where another party serves the layer (a masked layer); clients fetch it there. */
   readonly urls: readonly string[] | undefined;
+  /** How the layer's bytes are compressed, by their magic (and as the archive declares, when it does). */
+  readonly compression: ReadableCompression;
 }
 
-type Compression = keyof typeof DOCKER_LAYER;
+/** The manifests a layer can be described in. */
+export type ManifestType = typeof DOCKER_MANIFEST | typeof OCI_MANIFEST;
 
-// Formats Docker v1 clients unpacked but Docker's v2 layer media types cannot name.
-const UNNAMEABLE: ReadonlyArray<readonly [string, Buffer]> = [
-  ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
-  ['bzip2', Buffer.from('BZh')],
-  ['xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])],
-];
+/** Whether only an OCI manifest can describe the layer: Docker's media types name no zstd layer. */
+export const needsOciManifest = (facts: Pick<LayerFacts, 'compression'>): boolean => facts.compression === 'zstd';
 
 /**
- * The compression the bytes have, whatever the archive declares: clients unpack what
- * they get, and the media type and diff_id must describe exactly that.
+ * Digest, media type and diff_id of a layer, and the URL of a layer another party hosts,
+ * for a manifest of `manifestType`. In a Docker manifest the layer gets Docker's type for
+ * its compression (registry clients refuse other vocabularies there), and a zstd layer is
+ * refused; in an OCI manifest it keeps the type its archive declares (else OCI's for its
+ * compression), and a hosted layer is told by its `urls` alone.
+ *
+ * Archives that declare digests (OCI, docker-archive) are trusted here because every byte
+ * is checked against them, and against the config's diff_ids, before it is stored
+ * (verify.ts); layers without (Pulp) are hashed, and compressed layers without a diff_id
+ * from a config are decompressed in the same read (by the push's digester, which every
+ * other reader of the layer shares).
  */
-async function compressionOf(image: V1Image): Promise<Compression> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of image.layer.open(0, Math.min(6, image.layer.size))) chunks.push(chunk as Buffer);
-  const head = Buffer.concat(chunks);
-  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  const other = UNNAMEABLE.find(([, magic]) => head.subarray(0, magic.length).equals(magic));
-  if (other) {
-    throw new InputError(`layer of image ${image.id} is ${other[0]}-compressed; Docker v2 manifests describe only plain and gzip-compressed layers`, {
+export async function layerFacts(
+  image: V1Image,
+  hostedAt?: string,
+  digests: LayerDigester = layerDigester(),
+  manifestType: ManifestType = DOCKER_MANIFEST,
+): Promise<LayerFacts> {
+  const compression = await layerCompression(image);
+  if (compression === 'bzip2' || compression === 'xz') {
+    throw new InputError(`layer of image ${image.id} is ${compression}-compressed; v2 manifests describe only plain, gzip- and zstd-compressed layers`, {
       where: image.layer.where,
       fix: 'recompress the image, e.g. skopeo copy --dest-compress-format gzip, and export it again',
     });
   }
-  return 'tar';
-}
-
-/**
- * Digest, media type and diff_id of a layer, and the URL of a layer another party hosts. Archives that declare digests (OCI,
- * docker-archive) are trusted here because every byte is checked against them before it
- * is stored; layers without (Pulp) are hashed, and gzip layers without a diff_id from a
- * config are gunzipped in the same read (by the push's digester, which every other reader
- * of the layer shares).
- */
-export async function layerFacts(image: V1Image, hostedAt?: string, digests: LayerDigester = layerDigester()): Promise<LayerFacts> {
-  const compression = await compressionOf(image);
-  const needDiffId = compression === 'gzip' && image.diffId === undefined;
+  if (manifestType === DOCKER_MANIFEST && needsOciManifest({ compression })) {
+    throw new InputError(`layer of image ${image.id} is zstd-compressed; zstd layers need an OCI manifest, and raas describes this image with a Docker schema 2 manifest`, {
+      where: image.layer.where,
+      fix: 'recompress the image with gzip (skopeo copy --dest-compress-format gzip) and export it again',
+    });
+  }
+  const needDiffId = compression !== 'tar' && image.diffId === undefined;
   const hashed = image.layerDigest === undefined || needDiffId ? await digests(image) : undefined;
+  if (hashed) checkDiffId(image, compression, hashed);
   const digest = image.layerDigest ?? toDigest(hashed!.sha256);
   const diffId = compression === 'tar' ? digest : (image.diffId ?? hashed!.diffId!);
   if (image.diffId !== undefined && image.diffId !== diffId) {
@@ -62,6 +68,8 @@ export async function layerFacts(image: V1Image, hostedAt?: string, digests: Lay
       fix: 'the archive is inconsistent; export it again',
     });
   }
-  const mediaType = hostedAt ? DOCKER_FOREIGN_LAYER[compression] : DOCKER_LAYER[compression];
-  return { digest, size: image.layer.size, mediaType, diffId, urls: hostedAt ? [hostedAt] : undefined };
+  const mediaType = manifestType === OCI_MANIFEST
+    ? (image.mediaType ?? OCI_LAYER[compression])
+    : (hostedAt ? DOCKER_FOREIGN_LAYER : DOCKER_LAYER)[compression as 'tar' | 'gzip'];
+  return { digest, size: image.layer.size, mediaType, diffId, urls: hostedAt ? [hostedAt] : undefined, compression };
 }

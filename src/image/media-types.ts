@@ -22,6 +22,20 @@ export const DOCKER_FOREIGN_LAYER = {
   tar: 'application/vnd.docker.image.rootfs.foreign.diff.tar',
   gzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
 } as const;
+/** OCI's layer types; zstd has no Docker media type, so a zstd layer is named only by OCI's. */
+export const OCI_LAYER = {
+  tar: 'application/vnd.oci.image.layer.v1.tar',
+  gzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+} as const;
+/** OCI's deprecated types for layers others host; archives may still declare them. Read, never written. */
+export const OCI_NONDISTRIBUTABLE_LAYER = {
+  tar: 'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  gzip: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  zstd: 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+} as const;
+/** containerd's (and containers/image's) name for a zstd layer in Docker's vocabulary; Docker defines none. Read, never written. */
+export const DOCKER_ZSTD_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.zstd';
 
 /** What Crane says the store must serve blobs as; Distribution serves them so too. */
 export const BLOB_CONTENT_TYPE = 'application/octet-stream';

@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { zstdCompressSync } from 'node:zlib';
+import { MAGIC_BYTES } from '../../src/image/compression.ts';
 import { openDigestCache } from '../../src/image/digest-cache.ts';
 import { layerDigester } from '../../src/image/layer-digests.ts';
 import type { Blob, V1Image } from '../../src/image/model.ts';
@@ -24,7 +26,7 @@ async function archive(t: import('node:test').TestContext) {
     const inner = fileBlob(file, data.length);
     const blob: Blob = {
       size, source: { file, offset },
-      open: (start = 0, end = size) => (end - start > 2 && reads++, inner.open(offset + start, offset + end)),
+      open: (start = 0, end = size) => (end - start > MAGIC_BYTES && reads++, inner.open(offset + start, offset + end)),
     };
     return { id: String(offset).padStart(64, '0'), layer: blob } as V1Image;
   };
@@ -66,6 +68,47 @@ describe('digest cache', () => {
     const [, changed] = await Promise.all(a.layers().map(layerDigester(() => PART, after)));
     assert.equal(after.hits, 0);
     assert.equal(changed!.sha256, sha256((await readFile(a.file)).subarray(30_000)));
+  });
+
+  it('answers a diff_id only for the decompression that computed it', async (t) => {
+    const a = await archive(t);
+    const { layer } = a.layers()[0]!;
+    const cache = await openDigestCache(a.cacheDir, a.file);
+    const plain = { sha256: 'a'.repeat(64), diffId: undefined, parts: ['a'.repeat(64)] };
+    cache.set(layer, undefined, plain, undefined);
+    assert.deepEqual(cache.get(layer, undefined, undefined), plain);
+    assert.equal(cache.get(layer, undefined, 'zstd'), undefined, 'that pass computed no diff_id');
+    const unzstd = { ...plain, diffId: `sha256:${'b'.repeat(64)}` as const };
+    cache.set(layer, undefined, unzstd, 'zstd');
+    assert.deepEqual(cache.get(layer, undefined, 'zstd'), unzstd);
+    assert.equal(cache.get(layer, undefined, 'gzip'), undefined);
+    await cache.save();
+
+    // An entry written before zstd was read has no diffIdFrom: its diff_id was gunzipped.
+    const [name] = await readdir(a.cacheDir);
+    const file = path.join(a.cacheDir, name!);
+    await writeFile(file, (await readFile(file, 'utf8')).replace(/,"diffIdFrom":"zstd"/, ''));
+    const older = await openDigestCache(a.cacheDir, a.file);
+    assert.equal(older.get(layer, undefined, 'zstd'), undefined);
+    assert.deepEqual(older.get(layer, undefined, 'gzip'), unzstd);
+  });
+
+  it('gives a later run the diff_id of a zstd layer without reading it again', async (t) => {
+    const a = await archive(t);
+    const tar = randomBytes(20_000);
+    const zstd = zstdCompressSync(tar);
+    await writeFile(a.file, zstd);
+    await utimes(a.file, LONG_AGO, LONG_AGO);
+    let reads = 0;
+    const inner = fileBlob(a.file, zstd.length);
+    const image = { id: '0'.repeat(64), layer: { size: zstd.length, source: { file: a.file, offset: 0 }, open: (start = 0, end = zstd.length) => (end - start > MAGIC_BYTES && reads++, inner.open(start, end)) } } as V1Image;
+    const first = await openDigestCache(a.cacheDir, a.file);
+    const computed = await layerDigester(undefined, first)(image);
+    await first.save();
+    const again = await openDigestCache(a.cacheDir, a.file);
+    assert.deepEqual(await layerDigester(undefined, again)(image), computed);
+    assert.equal(computed.diffId, `sha256:${sha256(tar)}`);
+    assert.deepEqual([reads, again.hits], [1, 1]);
   });
 
   it('caches nothing for an archive written moments ago, and ignores a garbled cache file', async (t) => {

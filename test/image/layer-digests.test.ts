@@ -1,21 +1,25 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { InputError } from '../../src/errors.ts';
+import { MAGIC_BYTES } from '../../src/image/compression.ts';
 import { layerDigester } from '../../src/image/layer-digests.ts';
 import type { Blob, V1Image } from '../../src/image/model.ts';
+import { randomLayer } from '../helpers/archives.ts';
 import { bufferBlob, sha256 } from '../storage/blob.ts';
 
 const image = (layer: Blob, extra: Partial<V1Image> = {}): V1Image =>
   ({ id: 'a'.repeat(64), parent: undefined, json: Buffer.from('{}'), ancestry: ['a'.repeat(64)], layer, layerDigest: undefined, diffId: undefined, config: undefined, ...extra }) as V1Image;
 
-/** Counts how often the bytes are read, and from where (the 2-byte look for gzip's magic aside). */
+/** Counts how often the bytes are read, and from where (the first look at the compression's magic bytes aside). */
 function counted(data: Buffer, chunkSize: number): Blob & { opens: [number, number][] } {
   const inner = bufferBlob(data, chunkSize);
   const opens: [number, number][] = [];
+  let looked = false;
   const open = (start = 0, end = data.length) => {
-    if (!(start === 0 && end === 2)) opens.push([start, end]);
+    if (!looked && start === 0 && end === Math.min(MAGIC_BYTES, data.length)) looked = true;
+    else opens.push([start, end]);
     return inner.open(start, end);
   };
   return { size: data.length, opens, open };
@@ -46,13 +50,42 @@ describe('layerDigester', () => {
     assert.deepEqual((await layerDigester()(image(bufferBlob(data)))).parts, [sha256(data)]);
   });
 
-  it('gunzips a gzip layer in the same read for its diff_id, unless the archive gives one', async () => {
+  it('decompresses a gzip or zstd layer in the same read for its diff_id, also when the config gives one (to check it)', async () => {
     const tar = randomBytes(100_000);
-    const gz = gzipSync(tar);
-    const found = await layerDigester()(image(bufferBlob(gz)));
-    assert.deepEqual([found.sha256, found.diffId], [sha256(gz), `sha256:${sha256(tar)}`]);
-    const given = await layerDigester()(image(bufferBlob(gz), { diffId: `sha256:${'d'.repeat(64)}` }));
-    assert.equal(given.diffId, undefined, 'no gunzip when the config names the diff_id');
+    for (const packed of [gzipSync(tar), zstdCompressSync(tar)]) {
+      const blob = counted(packed, 7000);
+      const found = await layerDigester()(image(blob));
+      assert.deepEqual([found.sha256, found.diffId], [sha256(packed), `sha256:${sha256(tar)}`]);
+      assert.deepEqual(blob.opens, [[0, packed.length]], 'one read');
+      const given = await layerDigester()(image(bufferBlob(packed), { diffId: `sha256:${'d'.repeat(64)}` }));
+      assert.equal(given.diffId, `sha256:${sha256(tar)}`, 'what the bytes unpack to, not what the config says');
+    }
+  });
+
+  it('leaves bzip2 and xz layers compressed (no diff_id), as Docker v1 clients get them', async () => {
+    for (const magic of [Buffer.from('BZh91AY&SY'), Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0, 4])]) {
+      const data = Buffer.concat([magic, randomBytes(500)]);
+      const found = await layerDigester()(image(bufferBlob(data)));
+      assert.deepEqual([found.sha256, found.diffId], [sha256(data), undefined]);
+    }
+  });
+
+  it('refuses a layer whose bytes are not what its archive\'s media type declares, naming the entry', async () => {
+    const { tar } = randomLayer();
+    const where = 'app.tar entry "blobs/sha256/x"';
+    const cases: [Buffer, string, RegExp][] = [
+      [zstdCompressSync(tar), 'application/vnd.oci.image.layer.v1.tar+gzip', /declared application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip \(gzip\), but its bytes are zstd-compressed/],
+      [gzipSync(tar), 'application/vnd.oci.image.layer.v1.tar+zstd', /\(zstd\), but its bytes are gzip-compressed/],
+      [tar, 'application/vnd.docker.image.rootfs.diff.tar.gzip', /\(gzip\), but its bytes are a plain tar/],
+      [tar, 'application/vnd.oci.image.layer.v1.tar+encrypted', /media type application\/vnd\.oci\.image\.layer\.v1\.tar\+encrypted, which is not a layer type raas can publish/],
+    ];
+    for (const [data, mediaType, message] of cases) {
+      await assert.rejects(layerDigester()(image({ ...bufferBlob(data), where }, { mediaType })), (e: unknown) => e instanceof InputError && message.test(e.message) && e.where === where);
+    }
+    const zstd = zstdCompressSync(tar);
+    for (const mediaType of ['application/vnd.oci.image.layer.v1.tar+zstd', 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd', 'application/vnd.docker.image.rootfs.diff.tar.zstd']) {
+      assert.equal((await layerDigester()(image(bufferBlob(zstd), { mediaType }))).diffId, `sha256:${sha256(tar)}`);
+    }
   });
 
   it('reads each layer once, whoever asks and however often', async () => {
@@ -69,7 +102,8 @@ describe('layerDigester', () => {
     const data = randomBytes(10_000);
     const short: Blob = { size: 20_000, where: 'app.tar entry "x/layer"', open: () => bufferBlob(data).open() };
     await assert.rejects(layerDigester()(image(short)), (e: unknown) => e instanceof InputError && /20000 bytes, but 10000/.test(e.message) && e.where === 'app.tar entry "x/layer"');
-    const corrupt = gzipSync(randomBytes(1000)).subarray(0, 40);
-    await assert.rejects(layerDigester()(image(bufferBlob(corrupt))), (e: unknown) => e instanceof InputError && /cannot read the layer/.test(e.message));
+    for (const corrupt of [gzipSync(randomBytes(1000)).subarray(0, 40), zstdCompressSync(randomBytes(1000)).subarray(0, 40)]) {
+      await assert.rejects(layerDigester()(image({ ...bufferBlob(corrupt), where: 'app.tar entry "y"' })), (e: unknown) => e instanceof InputError && /cannot read the layer/.test(e.message) && e.where === 'app.tar entry "y"');
+    }
   });
 });

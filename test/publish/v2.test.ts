@@ -3,13 +3,15 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { InputError } from '../../src/errors.ts';
 import type { Digest, ImageRepository, V1Image } from '../../src/image/model.ts';
 import { silentLogger } from '../../src/log.ts';
 import { nextV2RedirectFile } from '../../src/crane/metadata.ts';
 import { layerDigester } from '../../src/image/layer-digests.ts';
+import { MAGIC_BYTES } from '../../src/image/compression.ts';
 import { layerFacts } from '../../src/image/layer-facts.ts';
+import { OCI_MANIFEST } from '../../src/image/media-types.ts';
 import { buildManifest, configFromV1 } from '../../src/image/schema2.ts';
 import { objectKey } from '../../src/layout/crane-v1/keys.ts';
 import { craneV2, type V2Report } from '../../src/layout/crane-v2/layout.ts';
@@ -41,9 +43,9 @@ const image = (layer: Buffer, extra: Partial<V1Image> = {}): V1Image => ({ ...ch
 describe('layerFacts', () => {
   it('gives a plain tar its digest as diff_id, and hashes a gzip layer\'s uncompressed bytes for its diff_id', async () => {
     const { tar, diffId } = randomLayer();
-    assert.deepEqual(await layerFacts(image(tar)), { digest: diffId, size: tar.length, mediaType: 'application/vnd.docker.image.rootfs.diff.tar', diffId, urls: undefined });
+    assert.deepEqual(await layerFacts(image(tar)), { digest: diffId, size: tar.length, mediaType: 'application/vnd.docker.image.rootfs.diff.tar', diffId, urls: undefined, compression: 'tar' });
     const gz = gzipSync(tar);
-    assert.deepEqual(await layerFacts(image(gz)), { digest: digestOf(gz), size: gz.length, mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', diffId, urls: undefined });
+    assert.deepEqual(await layerFacts(image(gz)), { digest: digestOf(gz), size: gz.length, mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', diffId, urls: undefined, compression: 'gzip' });
     const hosted = await layerFacts(image(gz), 'https://cdn.example/base/layer');
     assert.deepEqual([hosted.mediaType, hosted.urls], ['application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', ['https://cdn.example/base/layer']]);
   });
@@ -51,15 +53,20 @@ describe('layerFacts', () => {
   it('reads no more than the magic bytes when the archive declares digest and diff_id', async () => {
     const { tar, diffId } = randomLayer();
     const gz = gzipSync(tar);
-    const blob = { size: gz.length, open: (start = 0, end = gz.length) => (end - start > 6 ? assert.fail('read the whole layer') : bufferBlob(gz).open(start, end)) };
+    const blob = { size: gz.length, open: (start = 0, end = gz.length) => (end - start > MAGIC_BYTES ? assert.fail('read the whole layer') : bufferBlob(gz).open(start, end)) };
     const facts = await layerFacts(image(gz, { layer: blob, layerDigest: digestOf(gz), diffId }));
     assert.deepEqual([facts.digest, facts.diffId], [digestOf(gz), diffId]);
   });
 
-  it('refuses compressions Docker v2 media types cannot name, inconsistent diff_ids and corrupt gzip', async () => {
-    const zstd = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), randomBytes(64)]);
+  it('refuses compressions v2 media types cannot name, zstd in a Docker manifest, inconsistent diff_ids and corrupt gzip', async () => {
+    for (const magic of [Buffer.from('BZh9'), Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])]) {
+      const packed = Buffer.concat([magic, randomBytes(64)]);
+      await assert.rejects(layerFacts(image(packed, { layer: { ...bufferBlob(packed), where: 'app.tar entry "x"' } }), undefined, undefined, OCI_MANIFEST),
+        (e: unknown) => e instanceof InputError && /(bzip2|xz)-compressed; v2 manifests describe only plain, gzip- and zstd-compressed layers/.test(e.message) && e.where === 'app.tar entry "x"');
+    }
+    const zstd = zstdCompressSync(randomLayer().tar);
     await assert.rejects(layerFacts(image(zstd, { layer: { ...bufferBlob(zstd), where: 'app.tar entry "x"' } })),
-      (e: unknown) => e instanceof InputError && /zstd/.test(e.message) && e.where === 'app.tar entry "x"');
+      (e: unknown) => e instanceof InputError && /zstd layers need an OCI manifest/.test(e.message) && e.where === 'app.tar entry "x"');
     const { tar } = randomLayer();
     await assert.rejects(layerFacts(image(tar, { diffId: randomLayer().diffId })), /diff_id/);
     await assert.rejects(layerFacts(image(gzipSync(tar).subarray(0, 40))), (e: unknown) => e instanceof InputError && /cannot read the layer/.test(e.message));
