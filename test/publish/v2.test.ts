@@ -97,7 +97,7 @@ describe('configFromV1', () => {
 describe('buildManifest', () => {
   it('describes the config and the layers, base first, in a Docker schema 2 manifest', () => {
     const config = { bytes: Buffer.from('{}'), digest: digestOf(Buffer.from('{}')) };
-    const layer = { digest: digestOf(Buffer.from('x')), size: 1, mediaType: 'application/vnd.docker.image.rootfs.diff.tar', diffId: digestOf(Buffer.from('x')), urls: undefined };
+    const layer = { digest: digestOf(Buffer.from('x')), size: 1, mediaType: 'application/vnd.docker.image.rootfs.diff.tar', diffId: digestOf(Buffer.from('x')), urls: undefined, compression: 'tar' as const };
     const hosted = { ...layer, mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar', urls: ['https://cdn.example/base/layer'] };
     const manifest = buildManifest(config, [hosted, layer]);
     assert.equal(manifest.digest, digestOf(manifest.bytes));
