@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { InputError } from '../errors.ts';
-import { decompressor, layerCompression } from './compression.ts';
+import { decompressor, magicCompression } from './compression.ts';
 import type { DigestCache } from './digest-cache.ts';
 import { toDigest } from './digest.ts';
 import type { Blob, LayerDigests, V1Image } from './model.ts';
@@ -20,8 +20,10 @@ export function layerDigester(partSize: (size: number) => number | undefined = (
   const digest = async (image: V1Image): Promise<LayerDigests> => {
     const size = partSize(image.layer.size);
     // A gzip or zstd layer is decompressed in the same read: its diff_id is computed here,
-    // and checked against the one its config gives (verify.ts), if any.
-    const compression = await layerCompression(image);
+    // and checked against the one its config gives (verify.ts), if any. The bytes decide
+    // how: whether they are what the archive declares is checked after their digest, which
+    // is what a corrupt layer should be refused for.
+    const compression = await magicCompression(image.layer);
     const decompress = compression === 'gzip' || compression === 'zstd' ? compression : undefined;
     const cached = cache?.get(image.layer, size, decompress);
     if (cached) return cached;

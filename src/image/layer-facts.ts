@@ -1,10 +1,10 @@
 import { InputError } from '../errors.ts';
-import { layerCompression, type ReadableCompression } from './compression.ts';
+import type { ReadableCompression } from './compression.ts';
 import { toDigest } from './digest.ts';
 import { layerDigester, type LayerDigester } from './layer-digests.ts';
 import type { Digest, V1Image } from './model.ts';
 import { DOCKER_FOREIGN_LAYER, DOCKER_LAYER, DOCKER_MANIFEST, OCI_LAYER, OCI_MANIFEST } from './media-types.ts';
-import { checkDiffId } from './verify.ts';
+import { checkDiffId, checkedCompression } from './verify.ts';
 
 /** What a v2 manifest and config say about one layer. */
 export interface LayerFacts {
@@ -44,7 +44,7 @@ export async function layerFacts(
   digests: LayerDigester = layerDigester(),
   manifestType: ManifestType = DOCKER_MANIFEST,
 ): Promise<LayerFacts> {
-  const compression = await layerCompression(image);
+  const compression = await checkedCompression(image, digests);
   if (compression === 'bzip2' || compression === 'xz') {
     throw new InputError(`layer of image ${image.id} is ${compression}-compressed; v2 manifests describe only plain, gzip- and zstd-compressed layers`, {
       where: image.layer.where,

@@ -7,8 +7,8 @@ import type { LayerDigests, V1Image } from './model.ts';
 
 /**
  * Hash every layer (at most `concurrency` at once) and refuse the archive if a layer does
- * not match the digest it declares, or does not unpack to the diff_id its image config
- * gives it. Returns v1 id -> hex sha256 of the layer, which the stores record as the
+ * not match the digest it declares, is not the compression its media type declares, or
+ * does not unpack to the diff_id its image config gives it. Returns v1 id -> hex sha256 of the layer, which the stores record as the
  * object's checksum.
  */
 export async function verifyLayers(images: readonly V1Image[], options: { concurrency: number; digests?: LayerDigester }): Promise<Map<string, string>> {
@@ -18,15 +18,10 @@ export async function verifyLayers(images: readonly V1Image[], options: { concur
     images.map((image) =>
       limit(async () => {
         const found = await digests(image);
-        const actual = found.sha256;
-        if (image.layerDigest && digestHex(image.layerDigest) !== actual) {
-          throw new InputError(`layer of image ${image.id} does not match its declared digest ${image.layerDigest} (found sha256:${actual})`, {
-            where: image.layer.where,
-            fix: 'the archive is corrupt or was altered; export it again',
-          });
-        }
-        if (image.diffId !== undefined) checkDiffId(image, await layerCompression(image), found);
-        return [image.id, actual] as const;
+        checkDigest(image, found.sha256);
+        const compression = await layerCompression(image);
+        checkDiffId(image, compression, found);
+        return [image.id, found.sha256] as const;
       }),
     ),
   );
@@ -35,6 +30,29 @@ export async function verifyLayers(images: readonly V1Image[], options: { concur
   } catch (err) {
     limit.clearQueue(); // the archive is refused; hashing the rest would only cost time
     throw err;
+  }
+}
+
+function checkDigest(image: V1Image, sha256: string): void {
+  if (image.layerDigest && digestHex(image.layerDigest) !== sha256) {
+    throw new InputError(`layer of image ${image.id} does not match its declared digest ${image.layerDigest} (found sha256:${sha256})`, {
+      where: image.layer.where,
+      fix: 'the archive is corrupt or was altered; export it again',
+    });
+  }
+}
+
+/**
+ * The layer's compression, checked against its declared media type (compression.ts). Bytes
+ * that are not what the archive declares may be corrupt ones, so those are hashed first
+ * and refused for their digest when that is what is wrong with them.
+ */
+export async function checkedCompression(image: V1Image, digests: LayerDigester): Promise<Compression> {
+  try {
+    return await layerCompression(image);
+  } catch (error) {
+    if (image.layerDigest !== undefined) checkDigest(image, (await digests(image)).sha256);
+    throw error;
   }
 }
 
