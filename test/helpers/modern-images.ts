@@ -1,0 +1,243 @@
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import type { Digest } from '../../src/image/model.ts';
+import { imageConfig, ociFiles, randomLayer, writeTar, type Layer, type OciImage } from './archives.ts';
+
+/**
+ * Modern images for tests: multi-platform indexes, zstd layers and artifacts attached to
+ * an image (cosign tags, OCI 1.1 referrers), written as OCI layouts and turned into
+ * archives by the real skopeo where skopeo can. Layers are a few KiB so tests stay fast.
+ */
+
+const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
+const digestOf = (data: Buffer | string): Digest => `sha256:${sha256(data)}`;
+const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value));
+
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+export const REF_NAME = 'org.opencontainers.image.ref.name';
+
+export interface Descriptor {
+  readonly mediaType: string;
+  readonly digest: Digest;
+  readonly size: number;
+  readonly platform?: Platform;
+  readonly annotations?: Readonly<Record<string, string>>;
+  readonly artifactType?: string;
+}
+
+export interface Platform {
+  readonly os: string;
+  readonly architecture: string;
+  readonly variant?: string;
+}
+
+/** The files of an OCI layout by relative path, and a way to add blobs to it. */
+class LayoutFiles {
+  readonly files = new Map<string, Buffer>([['oci-layout', json({ imageLayoutVersion: '1.0.0' })]]);
+
+  put(data: Buffer, mediaType: string): Descriptor {
+    this.files.set(`blobs/sha256/${sha256(data)}`, data);
+    return { mediaType, digest: digestOf(data), size: data.length };
+  }
+
+  /** Take the blobs of another layout's files (ociFiles's), leaving its index.json behind. */
+  merge(files: ReadonlyMap<string, Buffer>): void {
+    for (const [name, data] of files) if (name.startsWith('blobs/')) this.files.set(name, data);
+  }
+
+  size(digest: Digest): number {
+    const blob = this.files.get(`blobs/${digest.replace(':', '/')}`);
+    if (!blob) throw new Error(`no blob ${digest} in the layout being built`);
+    return blob.length;
+  }
+
+  index(manifests: readonly Descriptor[]): void {
+    this.files.set('index.json', json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+  }
+}
+
+/** Write layout files (relative path → bytes) under `dir`. */
+export async function writeLayoutFiles(dir: string, files: ReadonlyMap<string, Buffer>): Promise<void> {
+  for (const [name, data] of files) {
+    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await writeFile(path.join(dir, name), data);
+  }
+}
+
+/** Run skopeo, saying which command failed and what it printed. */
+export async function skopeo(args: readonly string[]): Promise<string> {
+  const result = await execa('skopeo', ['--insecure-policy', ...args], { reject: false, all: true });
+  if (result.exitCode !== 0) throw new Error(`skopeo ${args.join(' ')} failed (${result.exitCode}):\n${result.all}`);
+  return result.stdout;
+}
+
+// ---------------------------------------------------------------------------- multi-platform
+
+export const AMD64: Platform = { os: 'linux', architecture: 'amd64' };
+export const ARM64: Platform = { os: 'linux', architecture: 'arm64' };
+
+export interface MultiPlatformOptions {
+  /** Tag of the index (default "latest"). */
+  readonly tag?: string;
+  /** Give every platform the same base layer (below its own layer), as images built FROM one base do. */
+  readonly sharedBase?: boolean;
+  /** Store layers gzip-compressed (default true, as registries hold them). */
+  readonly gzip?: boolean;
+  /** Bytes of random data per layer (default 1024). */
+  readonly layerBytes?: number;
+  /** Default linux/amd64 and linux/arm64. */
+  readonly platforms?: readonly Platform[];
+}
+
+/** One platform's image inside an index. */
+export interface PlatformImage extends OciImage {
+  readonly platform: Platform;
+  readonly manifestSize: number;
+  /** Uncompressed layers (base first) and their diff_ids, as the config lists them. */
+  readonly layers: readonly Layer[];
+  readonly diffIds: readonly Digest[];
+}
+
+export interface MultiPlatformImage {
+  readonly tag: string;
+  readonly index: Digest;
+  readonly indexSize: number;
+  /** In the index's order. */
+  readonly images: readonly PlatformImage[];
+  /** The shared base layer, when `sharedBase`. */
+  readonly sharedBase?: Layer;
+}
+
+/** The index blob and everything it names, with index.json naming the index by its tag. */
+export function multiPlatformFiles(options: MultiPlatformOptions = {}): { files: Map<string, Buffer>; image: MultiPlatformImage; indexDescriptor: Descriptor } {
+  const { tag = 'latest', gzip = true, layerBytes = 1024, platforms = [AMD64, ARM64] } = options;
+  const layout = new LayoutFiles();
+  const base = options.sharedBase ? randomLayer(layerBytes, 'base.bin') : undefined;
+  const images = platforms.map((platform): PlatformImage => {
+    const layers = [...(base ? [base] : []), randomLayer(layerBytes, `${platform.architecture}.bin`)];
+    const config = imageConfig(layers, { architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}) });
+    const { files, image } = ociFiles({ layers, gzip, config });
+    layout.merge(files);
+    return { ...image, platform, manifestSize: layout.size(image.manifest), layers, diffIds: layers.map((l) => l.diffId) };
+  });
+  const index = layout.put(
+    json({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: images.map((i) => ({ mediaType: OCI_MANIFEST, digest: i.manifest, size: i.manifestSize, platform: i.platform })),
+    }),
+    OCI_INDEX,
+  );
+  const indexDescriptor = { ...index, annotations: { [REF_NAME]: tag } };
+  layout.index([indexDescriptor]);
+  return { files: layout.files, image: { tag, index: index.digest, indexSize: index.size, images, sharedBase: base }, indexDescriptor };
+}
+
+/** Write an OCI layout directory holding a multi-platform index tagged `tag` (`oci:DIR:TAG`). */
+export async function writeMultiPlatformLayout(dir: string, options: MultiPlatformOptions = {}): Promise<MultiPlatformImage> {
+  const { files, image } = multiPlatformFiles(options);
+  await writeLayoutFiles(dir, files);
+  return image;
+}
+
+/** An archive file and the image it holds. */
+export interface ArchiveOf<T> {
+  readonly file: string;
+  readonly image: T;
+}
+
+/**
+ * A multi-platform oci-archive made by the real skopeo (`copy --all` from an OCI layout,
+ * which keeps the index and every child byte for byte), tagged `tag`.
+ */
+export async function multiPlatformOciArchive(dir: string, options: MultiPlatformOptions = {}): Promise<ArchiveOf<MultiPlatformImage>> {
+  await mkdir(dir, { recursive: true });
+  const layout = await mkdtemp(path.join(dir, 'oci-'));
+  const image = await writeMultiPlatformLayout(layout, options);
+  const file = path.join(dir, `multi-platform-${path.basename(layout)}.oci.tar`);
+  await skopeo(['copy', '--quiet', '--all', `oci:${layout}:${image.tag}`, `oci-archive:${file}:${image.tag}`]);
+  await rm(layout, { recursive: true, force: true });
+  return { file, image };
+}
+
+/**
+ * A docker-archive of one platform of a multi-platform image, made by skopeo. skopeo 1.9.3
+ * refuses `copy --all` to docker-archive ("destination transport "docker-archive" does not
+ * support copying multiple images as a group"): it writes one image, the host's platform
+ * unless `platform` picks another (`--override-arch`/`--override-os`). The archive is
+ * skopeo's legacy layout, with the chosen platform's config and uncompressed layers.
+ */
+export async function multiPlatformDockerArchive(
+  dir: string,
+  options: MultiPlatformOptions & { readonly name?: string; readonly platform?: Platform } = {},
+): Promise<ArchiveOf<MultiPlatformImage> & { readonly chosen: PlatformImage }> {
+  const { name = 'acme/app', platform = AMD64 } = options;
+  await mkdir(dir, { recursive: true });
+  const layout = await mkdtemp(path.join(dir, 'oci-'));
+  const image = await writeMultiPlatformLayout(layout, options);
+  const chosen = image.images.find((i) => i.platform.architecture === platform.architecture && i.platform.os === platform.os);
+  if (!chosen) throw new Error(`the index has no ${platform.os}/${platform.architecture} image to put in a docker-archive`);
+  const file = path.join(dir, `multi-platform-${path.basename(layout)}.docker.tar`);
+  const override = ['--override-os', platform.os, '--override-arch', platform.architecture];
+  await skopeo([...override, 'copy', '--quiet', `oci:${layout}:${image.tag}`, `docker-archive:${file}:${name}:${image.tag}`]);
+  await rm(layout, { recursive: true, force: true });
+  return { file, image, chosen };
+}
+
+export interface DockerSaveMultiPlatformOptions extends MultiPlatformOptions {
+  /** Repository name (default "acme/app"); index.json names it docker.io/<name>:<tag>. */
+  readonly name?: string;
+  /** The daemon's platform: manifest.json describes this one image (default linux/amd64). */
+  readonly host?: Platform;
+  /**
+   * Platforms whose content the daemon holds (default all). The others' manifests, configs
+   * and layers are left out while the index still lists them, as after
+   * `docker pull --platform` of one platform: containerd's exporter skips missing content.
+   */
+  readonly present?: readonly Platform[];
+}
+
+const samePlatform = (a: Platform, b: Platform): boolean => a.os === b.os && a.architecture === b.architecture && (a.variant ?? '') === (b.variant ?? '');
+
+/**
+ * What `docker save` of a multi-platform image writes on docker 25+ with the containerd
+ * image store (moby daemon/containerd/image_exporter.go over containerd's
+ * images/archive/exporter.go; written by hand, no docker here): an OCI layout whose
+ * index.json names the image *index* (annotations io.containerd.image.name and
+ * org.opencontainers.image.ref.name), the index and the blobs of the platforms present,
+ * and a manifest.json with one entry, for the host platform, whose Layers are the
+ * compressed layer blobs (blobs/sha256/<hex>). No `repositories` file. Entries are sorted
+ * by name, as containerd writes them.
+ */
+export async function writeDockerSaveMultiPlatform(file: string, options: DockerSaveMultiPlatformOptions = {}): Promise<MultiPlatformImage> {
+  const { name = 'acme/app', host = AMD64 } = options;
+  const { files, image, indexDescriptor } = multiPlatformFiles(options);
+  const present = options.present ?? image.images.map((i) => i.platform);
+  const chosen = image.images.find((i) => samePlatform(i.platform, host));
+  if (!chosen || !present.some((p) => samePlatform(p, host))) throw new Error(`the host platform ${host.os}/${host.architecture} must be in the index and present`);
+  const keep = new Set([`blobs/sha256/${image.index.slice('sha256:'.length)}`]);
+  for (const i of image.images.filter((i) => present.some((p) => samePlatform(p, i.platform)))) {
+    for (const digest of [i.manifest, i.config, ...i.layerDigests]) keep.add(`blobs/${digest.replace(':', '/')}`);
+  }
+  const fullName = `docker.io/${name.includes('/') ? '' : 'library/'}${name}:${image.tag}`;
+  const index = { ...indexDescriptor, annotations: { 'io.containerd.image.name': fullName, [REF_NAME]: image.tag } };
+  const manifestJson = [
+    { Config: `blobs/${chosen.config.replace(':', '/')}`, RepoTags: [`${name}:${image.tag}`], Layers: chosen.layerDigests.map((d) => `blobs/${d.replace(':', '/')}`) },
+  ];
+  const entries = new Map<string, Buffer | undefined>([
+    ['blobs/', undefined],
+    ['blobs/sha256/', undefined],
+    ...[...files].filter(([n]) => keep.has(n)),
+    ['index.json', json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [index] })],
+    ['manifest.json', json(manifestJson)],
+    ['oci-layout', files.get('oci-layout')!],
+  ]);
+  await writeTar(
+    file,
+    [...entries].sort(([a], [b]) => (a < b ? -1 : 1)).map(([path, body]) => (body ? { path, body } : { path, type: 'directory' as const })),
+  );
+  return image;
+}
