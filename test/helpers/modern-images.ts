@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { zstdCompressSync } from 'node:zlib';
 import { execa } from 'execa';
 import type { Digest } from '../../src/image/model.ts';
-import { imageConfig, ociFiles, randomLayer, writeTar, type Layer, type OciImage } from './archives.ts';
+import { imageConfig, ociFiles, randomLayer, writeOciLayout, writeTar, type Layer, type OciImage } from './archives.ts';
 
 /**
  * Modern images for tests: multi-platform indexes, zstd layers and artifacts attached to
@@ -240,4 +241,64 @@ export async function writeDockerSaveMultiPlatform(file: string, options: Docker
     [...entries].sort(([a], [b]) => (a < b ? -1 : 1)).map(([path, body]) => (body ? { path, body } : { path, type: 'directory' as const })),
   );
   return image;
+}
+
+// ---------------------------------------------------------------------------- zstd
+
+export const OCI_LAYER_ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd';
+
+export interface ZstdImage extends OciImage {
+  readonly tag: string;
+  /** Uncompressed layers and their diff_ids, as the config lists them. */
+  readonly layers: readonly Layer[];
+  readonly diffIds: readonly Digest[];
+}
+
+export interface ZstdOptions {
+  readonly tag?: string;
+  /** Default one layer of 2 KiB. */
+  readonly layers?: readonly Layer[];
+  /**
+   * Who compresses: 'node' (zlib.zstdCompressSync, present in Node 24, into an OCI layout that
+   * skopeo then copies unchanged into the archive) or 'skopeo' (`copy
+   * --dest-compress-format zstd` from an uncompressed layout: what the real tool writes).
+   * Default 'skopeo'.
+   */
+  readonly via?: 'node' | 'skopeo';
+}
+
+/**
+ * An oci-archive whose layers are zstd (media type application/vnd.oci.image.layer.v1.tar+zstd),
+ * the config's diff_ids those of the uncompressed tars. The digests returned are read back
+ * from what was written, so they hold whoever compressed.
+ */
+export async function zstdOciArchive(dir: string, options: ZstdOptions = {}): Promise<ArchiveOf<ZstdImage>> {
+  const { tag = 'latest', layers = [randomLayer(2048)], via = 'skopeo' } = options;
+  await mkdir(dir, { recursive: true });
+  const layout = await mkdtemp(path.join(dir, 'oci-'));
+  const file = path.join(dir, `zstd-${path.basename(layout)}.oci.tar`);
+  if (via === 'skopeo') {
+    await writeOciLayout(layout, { layers, tag });
+    await skopeo(['copy', '--quiet', '--dest-compress-format', 'zstd', `oci:${layout}:${tag}`, `oci-archive:${file}:${tag}`]);
+  } else {
+    const files = new LayoutFiles();
+    const config = files.put(imageConfig(layers), 'application/vnd.oci.image.config.v1+json');
+    const blobs = layers.map((l) => files.put(zstdCompressSync(l.tar), OCI_LAYER_ZSTD));
+    const manifest = files.put(json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: blobs }), OCI_MANIFEST);
+    files.index([{ ...manifest, annotations: { [REF_NAME]: tag } }]);
+    await writeLayoutFiles(layout, files.files);
+    await skopeo(['copy', '--quiet', `oci:${layout}:${tag}`, `oci-archive:${file}:${tag}`]);
+  }
+  await rm(layout, { recursive: true, force: true });
+  const manifestText = await skopeo(['inspect', '--raw', `oci-archive:${file}:${tag}`]);
+  const manifest = JSON.parse(manifestText);
+  const image: ZstdImage = {
+    tag,
+    manifest: digestOf(manifestText),
+    config: manifest.config.digest,
+    layerDigests: manifest.layers.map((l: Descriptor) => l.digest),
+    layers,
+    diffIds: layers.map((l) => l.diffId),
+  };
+  return { file, image };
 }
