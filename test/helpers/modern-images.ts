@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { zstdCompressSync } from 'node:zlib';
 import { execa } from 'execa';
 import type { Digest } from '../../src/image/model.ts';
-import { imageConfig, ociFiles, randomLayer, writeOciLayout, writeTar, type Layer, type OciImage } from './archives.ts';
+import { imageConfig, ociEntries, ociFiles, randomLayer, writeOciLayout, writeTar, type Layer, type OciImage } from './archives.ts';
 
 /**
  * Modern images for tests: multi-platform indexes, zstd layers and artifacts attached to
@@ -300,5 +300,167 @@ export async function zstdOciArchive(dir: string, options: ZstdOptions = {}): Pr
     layers,
     diffIds: layers.map((l) => l.diffId),
   };
+  return { file, image };
+}
+
+// ---------------------------------------------------------------------------- attached artifacts
+
+export const COSIGN_SIMPLESIGNING = 'application/vnd.dev.cosign.simplesigning.v1+json';
+export const COSIGN_SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
+export const DSSE_ENVELOPE = 'application/vnd.dsse.envelope.v1+json';
+export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
+/** The empty JSON blob `{}` OCI 1.1 artifacts use as their config. */
+export const EMPTY_JSON = Buffer.from('{}');
+export const EXAMPLE_SBOM = 'application/vnd.example.sbom+json';
+
+/** cosign's tag for what it attaches to a manifest: sha256-<hex>.sig, .att, .sbom. */
+export const cosignTag = (manifest: Digest, suffix: 'sig' | 'att' | 'sbom'): string => `${manifest.replace(':', '-')}.${suffix}`;
+
+/** One manifest attached to the image, and its blobs. */
+export interface Attached {
+  readonly manifest: Digest;
+  readonly size: number;
+  /** Tag in index.json, when it has one. */
+  readonly tag?: string;
+  readonly config: Digest;
+  readonly layer: Digest;
+  readonly layerMediaType: string;
+}
+
+export interface AttachedImage {
+  readonly tag: string;
+  /** The image the others are attached to (single platform, gzip layers). */
+  readonly image: OciImage & { readonly manifestSize: number; readonly diffIds: readonly Digest[] };
+  /** cosign's signature manifest, tagged sha256-<hex>.sig. */
+  readonly signature: Attached;
+  /** cosign's attestation manifest, tagged sha256-<hex>.att. */
+  readonly attestation: Attached;
+  /** The OCI 1.1 artifact whose `subject` is the image manifest. */
+  readonly referrer: Attached & { readonly artifactType: string };
+}
+
+export interface AttachedOptions {
+  readonly tag?: string;
+  /** Repository the cosign payloads name (default "registry.example.com/acme/app"). */
+  readonly repository?: string;
+  /** artifactType of the referrer (default application/vnd.example.sbom+json). */
+  readonly artifactType?: string;
+  /** Tag the referrer too; oras leaves it untagged (an index.json entry without a ref name). */
+  readonly referrerTag?: string;
+}
+
+/**
+ * An image with what signing and SBOM tools attach to it, in one OCI layout:
+ * - cosign's tag scheme (cosign 1.x/2.x without the referrers API): an OCI image manifest
+ *   tagged sha256-<hex>.sig whose one layer (application/vnd.dev.cosign.simplesigning.v1+json)
+ *   is the simple-signing payload naming the image digest, with the base64 signature in the
+ *   layer annotation dev.cosignproject.cosign/signature, and a config as go-containerregistry
+ *   writes for it (empty architecture/os, diff_ids = the payload digest); .att is the same
+ *   with a DSSE envelope layer (application/vnd.dsse.envelope.v1+json) and a predicateType
+ *   annotation. The signatures are random bytes: shaped like cosign's, not verifiable.
+ * - an OCI 1.1 artifact manifest: artifactType, the empty config (application/vnd.oci.empty.v1+json,
+ *   the 2 bytes `{}`, carried inline as `data` as oras writes it), one layer and a `subject`
+ *   naming the image manifest. In index.json it is an entry without a ref name, as oras-go's
+ *   OCI store writes every manifest it is given (content/oci/oci.go saveIndex).
+ */
+export function attachedFiles(options: AttachedOptions = {}): { files: Map<string, Buffer>; image: AttachedImage } {
+  const { tag = 'latest', repository = 'registry.example.com/acme/app', artifactType = EXAMPLE_SBOM } = options;
+  const layers = [randomLayer(1024)];
+  const base = ociFiles({ layers, gzip: true });
+  const layout = new LayoutFiles();
+  layout.merge(base.files);
+  const subject: Descriptor = { mediaType: OCI_MANIFEST, digest: base.image.manifest, size: layout.size(base.image.manifest) };
+  const fakeSignature = () => randomBytes(64).toString('base64');
+
+  // go-containerregistry's config for an image made of `payload` alone (mutate.Append on empty.Image).
+  const cosignManifest = (payload: Buffer, layerMediaType: string, annotations: Record<string, string>, tagName: string): Attached => {
+    const layer = layout.put(payload, layerMediaType);
+    const config = layout.put(
+      json({
+        architecture: '',
+        created: '0001-01-01T00:00:00Z',
+        history: [{ created: '0001-01-01T00:00:00Z' }],
+        os: '',
+        rootfs: { type: 'layers', diff_ids: [layer.digest] },
+        config: {},
+      }),
+      'application/vnd.oci.image.config.v1+json',
+    );
+    const manifest = layout.put(json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [{ ...layer, annotations }] }), OCI_MANIFEST);
+    return { manifest: manifest.digest, size: manifest.size, tag: tagName, config: config.digest, layer: layer.digest, layerMediaType };
+  };
+  const signature = cosignManifest(
+    json({
+      critical: { identity: { 'docker-reference': repository }, image: { 'docker-manifest-digest': subject.digest }, type: 'cosign container image signature' },
+      optional: null,
+    }),
+    COSIGN_SIMPLESIGNING,
+    { [COSIGN_SIGNATURE_ANNOTATION]: fakeSignature() },
+    cosignTag(subject.digest, 'sig'),
+  );
+  const predicateType = 'https://slsa.dev/provenance/v0.2';
+  const statement = {
+    _type: 'https://in-toto.io/Statement/v0.1',
+    predicateType,
+    subject: [{ name: repository, digest: { sha256: subject.digest.slice('sha256:'.length) } }],
+    predicate: {},
+  };
+  const attestation = cosignManifest(
+    json({ payloadType: 'application/vnd.in-toto+json', payload: json(statement).toString('base64'), signatures: [{ keyid: '', sig: fakeSignature() }] }),
+    DSSE_ENVELOPE,
+    { predicateType },
+    cosignTag(subject.digest, 'att'),
+  );
+
+  const emptyConfig = { ...layout.put(EMPTY_JSON, OCI_EMPTY), data: EMPTY_JSON.toString('base64') };
+  const sbom = layout.put(json({ spdxVersion: 'SPDX-2.3', name: repository, packages: [] }), artifactType);
+  const referrerDescriptor = layout.put(
+    json({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType,
+      config: emptyConfig,
+      layers: [sbom],
+      subject,
+      annotations: { 'org.opencontainers.image.created': '2024-05-01T12:00:00Z' },
+    }),
+    OCI_MANIFEST,
+  );
+  const referrer = {
+    manifest: referrerDescriptor.digest,
+    size: referrerDescriptor.size,
+    tag: options.referrerTag,
+    config: emptyConfig.digest,
+    layer: sbom.digest,
+    layerMediaType: artifactType,
+    artifactType,
+  };
+
+  const refName = (name: string | undefined) => (name ? { annotations: { [REF_NAME]: name } } : {});
+  layout.index([
+    { ...subject, ...refName(tag) },
+    { mediaType: OCI_MANIFEST, digest: signature.manifest, size: signature.size, ...refName(signature.tag) },
+    { mediaType: OCI_MANIFEST, digest: attestation.manifest, size: attestation.size, ...refName(attestation.tag) },
+    { mediaType: OCI_MANIFEST, digest: referrer.manifest, size: referrer.size, artifactType, ...refName(referrer.tag) },
+  ]);
+  const image = { ...base.image, manifestSize: subject.size, diffIds: layers.map((l) => l.diffId) };
+  return { files: layout.files, image: { tag, image, signature, attestation, referrer } };
+}
+
+/** Write the layout of `attachedFiles` under `dir` (`oci:DIR:TAG` for each tag). */
+export async function writeAttachedLayout(dir: string, options: AttachedOptions = {}): Promise<AttachedImage> {
+  const { files, image } = attachedFiles(options);
+  await writeLayoutFiles(dir, files);
+  return image;
+}
+
+/**
+ * The same as an oci-archive: the layout's files in a tar, which is all an oci-archive is.
+ * Not through skopeo, which copies one image per call and would drop the other entries.
+ */
+export async function attachedOciArchive(dir: string, options: AttachedOptions = {}): Promise<ArchiveOf<AttachedImage>> {
+  const { files, image } = attachedFiles(options);
+  const file = path.join(dir, `attached-${randomBytes(4).toString('hex')}.oci.tar`);
+  await writeTar(file, ociEntries(files));
   return { file, image };
 }

@@ -3,10 +3,16 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { execa } from 'execa';
+import { startStockRegistry } from '../helpers/docker-registry.ts';
 import { tempDir } from '../helpers/git.ts';
+import { startRecordingProxy } from '../helpers/recording-proxy.ts';
 import {
   AMD64,
   ARM64,
+  attachedOciArchive,
+  COSIGN_SIGNATURE_ANNOTATION,
+  COSIGN_SIMPLESIGNING,
+  EMPTY_JSON,
   multiPlatformDockerArchive,
   multiPlatformOciArchive,
   skopeo,
@@ -132,4 +138,80 @@ describe('zstd fixtures', () => {
       );
     });
   }
+});
+
+describe('attached artifact fixtures', () => {
+  it('attachedOciArchive: the image, cosign .sig/.att tags and an untagged OCI 1.1 referrer in one index.json', async (t) => {
+    const dir = await tempDir(t);
+    const { file, image } = await attachedOciArchive(dir);
+    const hex = image.image.manifest.slice('sha256:'.length);
+    assert.equal(image.signature.tag, `sha256-${hex}.sig`);
+    assert.equal(image.attestation.tag, `sha256-${hex}.att`);
+    assert.equal(digestOf(await raw(`oci-archive:${file}:latest`)), image.image.manifest);
+    const signature = JSON.parse(await raw(`oci-archive:${file}:${image.signature.tag}`));
+    assert.equal(digestOf(JSON.stringify(signature)), image.signature.manifest);
+    assert.equal(signature.layers[0].mediaType, COSIGN_SIMPLESIGNING);
+    assert.match(signature.layers[0].annotations[COSIGN_SIGNATURE_ANNOTATION], /^[A-Za-z0-9+/]+=*$/);
+    const payload = JSON.parse((await execa('tar', ['xOf', file, `blobs/${image.signature.layer.replace(':', '/')}`])).stdout);
+    assert.equal(payload.critical.image['docker-manifest-digest'], image.image.manifest);
+    const attestation = JSON.parse(await raw(`oci-archive:${file}:${image.attestation.tag}`));
+    assert.equal(attestation.layers[0].mediaType, 'application/vnd.dsse.envelope.v1+json');
+
+    const index = JSON.parse((await execa('tar', ['xOf', file, 'index.json'])).stdout);
+    const entry = index.manifests.find((m: any) => m.digest === image.referrer.manifest);
+    assert.equal(entry.annotations, undefined, 'the referrer has no ref name, as oras writes it');
+    assert.equal(entry.artifactType, image.referrer.artifactType);
+    const referrer = JSON.parse((await execa('tar', ['xOf', file, `blobs/${image.referrer.manifest.replace(':', '/')}`])).stdout);
+    assert.deepEqual(referrer.subject, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.image.manifest, size: image.image.manifestSize });
+    assert.equal(referrer.config.mediaType, 'application/vnd.oci.empty.v1+json');
+    assert.equal(referrer.config.digest, digestOf(EMPTY_JSON.toString()));
+    // skopeo 1.9.3 names layout entries by tag only: an untagged one cannot be copied out.
+    await assert.rejects(raw(`oci-archive:${file}`), /more than one image in oci, choose an image/);
+    await assert.rejects(raw(`oci-archive:${file}:@${image.referrer.manifest}`), /Invalid image @sha256/);
+  });
+});
+
+describe('docker-registry 2.8 and these images', () => {
+  it('holds an OCI index and an OCI 1.1 artifact byte for byte, serves them only to clients that accept OCI types, and has no referrers API', async (t) => {
+    const dir = await tempDir(t);
+    const registry = await startStockRegistry(t, `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/registry\nhttp:\n  addr: 127.0.0.1:5000\n`);
+    const proxy = await startRecordingProxy(t, registry.url.replace(/\/$/, ''));
+    const multi = await multiPlatformOciArchive(dir);
+    await skopeo(['copy', '--quiet', '--all', '--dest-tls-verify=false', `oci-archive:${multi.file}:latest`, `docker://${proxy.host}/acme/multi:latest`]);
+    const { file, image } = await attachedOciArchive(dir, { referrerTag: 'sbom' });
+    for (const tag of ['latest', image.signature.tag!, image.attestation.tag!, 'sbom']) {
+      await skopeo(['copy', '--quiet', '--dest-tls-verify=false', `oci-archive:${file}:${tag}`, `docker://${proxy.host}/acme/app:${tag}`]);
+    }
+    const pushed = proxy.requests.length;
+
+    assert.equal(digestOf(await raw(`docker://${proxy.host}/acme/multi:latest`, '--tls-verify=false')), multi.image.index);
+    const [get] = proxy.requests.slice(pushed).filter((r) => r.path === '/v2/acme/multi/manifests/latest');
+    assert.equal(get!.contentType, 'application/vnd.oci.image.index.v1+json');
+    // skopeo sends each type on its own Accept line; containerd sends one comma-separated line.
+    assert.deepEqual(get!.accept, [
+      'application/vnd.oci.image.manifest.v1+json',
+      'application/vnd.docker.distribution.manifest.v2+json',
+      'application/vnd.docker.distribution.manifest.v1+prettyjws',
+      'application/vnd.docker.distribution.manifest.v1+json',
+      'application/vnd.docker.distribution.manifest.list.v2+json',
+      'application/vnd.oci.image.index.v1+json',
+    ]);
+    const arm = path.join(dir, 'arm');
+    await skopeo(['--override-arch', 'arm64', 'copy', '--quiet', '--src-tls-verify=false', `docker://${proxy.host}/acme/multi:latest`, `oci:${arm}:x`]);
+    assert.equal(digestOf(await raw(`oci:${arm}:x`)), multi.image.images[1]!.manifest, '--override-arch arm64 takes the arm64 child');
+
+    assert.equal(digestOf(await raw(`docker://${registry.host}/acme/app:${image.signature.tag}`, '--tls-verify=false')), image.signature.manifest);
+    assert.equal(digestOf(await raw(`docker://${registry.host}/acme/app:sbom`, '--tls-verify=false')), image.referrer.manifest, 'subject and artifactType kept');
+
+    const plain = await fetch(`${registry.url}v2/acme/multi/manifests/latest`);
+    assert.equal(plain.status, 404);
+    assert.match(await plain.text(), /OCI index found, but accept header does not support OCI indexes/);
+    const manifest = await fetch(`${registry.url}v2/acme/app/manifests/sbom`, { headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+    assert.equal(manifest.status, 404);
+    assert.match(await manifest.text(), /OCI manifest found, but accept header does not support OCI manifests/);
+
+    const referrers = await fetch(`${registry.url}v2/acme/app/referrers/${image.image.manifest}`);
+    assert.equal(referrers.status, 404, 'Distribution 2.8 has no referrers API');
+    assert.equal(await referrers.text(), '404 page not found\n', 'an unknown route, not an OCI error');
+  });
 });
