@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { execa } from 'execa';
+import { startStockRegistry } from '../helpers/docker-registry.ts';
+import { tempDir } from '../helpers/git.ts';
+import { startRecordingProxy } from '../helpers/recording-proxy.ts';
+import {
+  AMD64,
+  ARM64,
+  attachedOciArchive,
+  COSIGN_SIGNATURE_ANNOTATION,
+  COSIGN_SIMPLESIGNING,
+  EMPTY_JSON,
+  multiPlatformDockerArchive,
+  multiPlatformOciArchive,
+  skopeo,
+  writeDockerSaveMultiPlatform,
+  writeMultiPlatformLayout,
+  zstdOciArchive,
+} from '../helpers/modern-images.ts';
+
+// The fixtures are only worth something if the real skopeo reads them as the builders say.
+
+const digestOf = (text: string): string => `sha256:${createHash('sha256').update(text).digest('hex')}`;
+/** skopeo prints what it read; digests are over the exact bytes, so strip nothing. */
+const raw = (ref: string, ...global: string[]): Promise<string> => skopeo([...global, 'inspect', '--raw', ref]);
+const config = (ref: string, ...global: string[]): Promise<string> => skopeo([...global, 'inspect', '--config', '--raw', ref]);
+const arch = (a: string) => ['--override-os', 'linux', '--override-arch', a];
+
+describe('multi-platform fixtures', () => {
+  it('writeMultiPlatformLayout: an index tagged by ref name, one config and layer set per platform, an optional shared base', async (t) => {
+    const dir = await tempDir(t);
+    const image = await writeMultiPlatformLayout(dir, { tag: 'v1', sharedBase: true });
+    assert.equal(digestOf(await raw(`oci:${dir}:v1`)), image.index);
+    const index = JSON.parse(await raw(`oci:${dir}:v1`));
+    assert.equal(index.mediaType, 'application/vnd.oci.image.index.v1+json');
+    assert.deepEqual(
+      index.manifests.map((m: any) => [m.digest, m.size, m.platform.architecture]),
+      image.images.map((i) => [i.manifest, i.manifestSize, i.platform.architecture]),
+    );
+    assert.deepEqual(image.images.map((i) => i.platform), [AMD64, ARM64]);
+    for (const child of image.images) {
+      const text = await config(`oci:${dir}:v1`, ...arch(child.platform.architecture));
+      assert.equal(digestOf(text), child.config);
+      const parsed = JSON.parse(text);
+      assert.equal(parsed.architecture, child.platform.architecture);
+      assert.equal(parsed.os, 'linux');
+      assert.deepEqual(parsed.rootfs.diff_ids, child.diffIds);
+      assert.equal(child.layerDigests.length, 2);
+    }
+    const [amd, arm] = image.images;
+    assert.equal(amd!.diffIds[0], image.sharedBase!.diffId, 'the shared base is first in both');
+    assert.equal(arm!.layerDigests[0], amd!.layerDigests[0]);
+    assert.notEqual(arm!.layerDigests[1], amd!.layerDigests[1]);
+  });
+
+  it('multiPlatformOciArchive: skopeo copy --all keeps the index and its children byte for byte', async (t) => {
+    const dir = await tempDir(t);
+    const { file, image } = await multiPlatformOciArchive(dir);
+    assert.equal(digestOf(await raw(`oci-archive:${file}:latest`)), image.index);
+    assert.equal(digestOf(await config(`oci-archive:${file}:latest`, ...arch('arm64'))), image.images[1]!.config);
+    const listing = (await execa('tar', ['tf', file])).stdout.split('\n');
+    for (const child of image.images) {
+      for (const digest of [child.manifest, child.config, ...child.layerDigests]) assert.ok(listing.includes(`blobs/${digest.replace(':', '/')}`), digest);
+    }
+  });
+
+  it('multiPlatformDockerArchive: skopeo keeps one platform (the one asked for); copy --all to docker-archive is refused', async (t) => {
+    const dir = await tempDir(t);
+    const { file, chosen } = await multiPlatformDockerArchive(dir, { platform: ARM64 });
+    assert.equal(chosen.platform, ARM64);
+    const manifest = JSON.parse(await raw(`docker-archive:${file}`));
+    assert.equal(manifest.mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
+    assert.equal(manifest.config.digest, chosen.config, 'skopeo keeps the config bytes');
+    const layout = await tempDir(t);
+    const image = await writeMultiPlatformLayout(layout);
+    await assert.rejects(
+      skopeo(['copy', '--all', `oci:${layout}:latest`, `docker-archive:${path.join(dir, 'all.tar')}:acme/app:latest`]),
+      /does not support copying multiple images as a group/,
+    );
+    assert.equal(image.images.length, 2);
+  });
+
+  it('writeDockerSaveMultiPlatform: skopeo reads manifest.json (the host image) and the OCI index beside it', async (t) => {
+    const dir = await tempDir(t);
+    const file = path.join(dir, 'save.tar');
+    const image = await writeDockerSaveMultiPlatform(file, { name: 'acme/app', host: ARM64 });
+    assert.equal(digestOf(await raw(`oci-archive:${file}:latest`)), image.index);
+    const manifest = JSON.parse(await raw(`docker-archive:${file}`));
+    assert.equal(manifest.config.digest, image.images[1]!.config, 'manifest.json describes the host platform');
+    // skopeo 1.9.3 decompresses such a layer and reports its diff_id and uncompressed size.
+    assert.equal(manifest.layers[0].digest, image.images[1]!.diffIds[0]);
+    const listed = JSON.parse((await execa('tar', ['xOf', file, 'manifest.json'])).stdout);
+    assert.deepEqual(listed, [
+      {
+        Config: `blobs/${image.images[1]!.config.replace(':', '/')}`,
+        RepoTags: ['acme/app:latest'],
+        Layers: [`blobs/${image.images[1]!.layerDigests[0]!.replace(':', '/')}`],
+      },
+    ], 'manifest.json lists the gzip blobs as they are stored');
+  });
+
+  it('writeDockerSaveMultiPlatform: platforms not present keep their index entry and lose their blobs', async (t) => {
+    const dir = await tempDir(t);
+    const file = path.join(dir, 'save.tar');
+    const image = await writeDockerSaveMultiPlatform(file, { present: [AMD64] });
+    const listing = (await execa('tar', ['tf', file])).stdout.split('\n');
+    const [amd, arm] = image.images;
+    assert.ok(listing.includes(`blobs/${amd!.manifest.replace(':', '/')}`));
+    assert.ok(!listing.includes(`blobs/${arm!.manifest.replace(':', '/')}`));
+    assert.equal(JSON.parse(await raw(`oci-archive:${file}:latest`)).manifests.length, 2, 'the index still names both');
+    await assert.rejects(skopeo(['copy', '--all', `oci-archive:${file}:latest`, `dir:${path.join(dir, 'out')}`]), /no such file/);
+  });
+});
+
+describe('zstd fixtures', () => {
+  for (const via of ['skopeo', 'node'] as const) {
+    it(`zstdOciArchive via ${via}: tar+zstd layers whose diff_ids are the uncompressed tars`, async (t) => {
+      const dir = await tempDir(t);
+      const { file, image } = await zstdOciArchive(dir, { via, tag: 'z' });
+      const text = await raw(`oci-archive:${file}:z`);
+      assert.equal(digestOf(text), image.manifest);
+      const manifest = JSON.parse(text);
+      assert.deepEqual(manifest.layers.map((l: any) => [l.mediaType, l.digest]), [['application/vnd.oci.image.layer.v1.tar+zstd', image.layerDigests[0]]]);
+      const blob = (await execa('tar', ['xOf', file, `blobs/${image.layerDigests[0]!.replace(':', '/')}`], { encoding: 'buffer' })).stdout;
+      assert.equal(Buffer.from(blob.subarray(0, 4)).toString('hex'), '28b52ffd', 'a zstd frame');
+      assert.deepEqual(JSON.parse(await config(`oci-archive:${file}:z`)).rootfs.diff_ids, image.diffIds);
+      // skopeo decompresses the layers (--dest-decompress works for dir: only): the bytes are real zstd of the layer tars.
+      const plain = path.join(dir, 'plain');
+      await skopeo(['copy', '--quiet', '--dest-decompress', `oci-archive:${file}:z`, `dir:${plain}`]);
+      assert.deepEqual(JSON.parse(await raw(`dir:${plain}`)).layers.map((l: any) => l.digest), image.diffIds);
+      // Docker's schema 2 has no zstd media type: skopeo 1.9.3 will not write one to a docker-archive.
+      await assert.rejects(
+        skopeo(['copy', '--quiet', `oci-archive:${file}:z`, `docker-archive:${path.join(dir, 'docker.tar')}:acme/app:z`]),
+        /zstd compression is not supported for docker images/,
+      );
+    });
+  }
+});
+
+describe('attached artifact fixtures', () => {
+  it('attachedOciArchive: the image, cosign .sig/.att tags and an untagged OCI 1.1 referrer in one index.json', async (t) => {
+    const dir = await tempDir(t);
+    const { file, image } = await attachedOciArchive(dir);
+    const hex = image.image.manifest.slice('sha256:'.length);
+    assert.equal(image.signature.tag, `sha256-${hex}.sig`);
+    assert.equal(image.attestation.tag, `sha256-${hex}.att`);
+    assert.equal(digestOf(await raw(`oci-archive:${file}:latest`)), image.image.manifest);
+    const signature = JSON.parse(await raw(`oci-archive:${file}:${image.signature.tag}`));
+    assert.equal(digestOf(JSON.stringify(signature)), image.signature.manifest);
+    assert.equal(signature.layers[0].mediaType, COSIGN_SIMPLESIGNING);
+    assert.match(signature.layers[0].annotations[COSIGN_SIGNATURE_ANNOTATION], /^[A-Za-z0-9+/]+=*$/);
+    const payload = JSON.parse((await execa('tar', ['xOf', file, `blobs/${image.signature.layer.replace(':', '/')}`])).stdout);
+    assert.equal(payload.critical.image['docker-manifest-digest'], image.image.manifest);
+    const attestation = JSON.parse(await raw(`oci-archive:${file}:${image.attestation.tag}`));
+    assert.equal(attestation.layers[0].mediaType, 'application/vnd.dsse.envelope.v1+json');
+
+    const index = JSON.parse((await execa('tar', ['xOf', file, 'index.json'])).stdout);
+    const entry = index.manifests.find((m: any) => m.digest === image.referrer.manifest);
+    assert.equal(entry.annotations, undefined, 'the referrer has no ref name, as oras writes it');
+    assert.equal(entry.artifactType, image.referrer.artifactType);
+    const referrer = JSON.parse((await execa('tar', ['xOf', file, `blobs/${image.referrer.manifest.replace(':', '/')}`])).stdout);
+    assert.deepEqual(referrer.subject, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.image.manifest, size: image.image.manifestSize });
+    assert.equal(referrer.config.mediaType, 'application/vnd.oci.empty.v1+json');
+    assert.equal(referrer.config.digest, digestOf(EMPTY_JSON.toString()));
+    // skopeo 1.9.3 names layout entries by tag only: an untagged one cannot be copied out.
+    await assert.rejects(raw(`oci-archive:${file}`), /more than one image in oci, choose an image/);
+    await assert.rejects(raw(`oci-archive:${file}:@${image.referrer.manifest}`), /Invalid image @sha256/);
+  });
+});
+
+describe('docker-registry 2.8 and these images', () => {
+  it('holds an OCI index and an OCI 1.1 artifact byte for byte, serves them only to clients that accept OCI types, and has no referrers API', async (t) => {
+    const dir = await tempDir(t);
+    const registry = await startStockRegistry(t, `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/registry\nhttp:\n  addr: 127.0.0.1:5000\n`);
+    const proxy = await startRecordingProxy(t, registry.url.replace(/\/$/, ''));
+    const multi = await multiPlatformOciArchive(dir);
+    await skopeo(['copy', '--quiet', '--all', '--dest-tls-verify=false', `oci-archive:${multi.file}:latest`, `docker://${proxy.host}/acme/multi:latest`]);
+    const { file, image } = await attachedOciArchive(dir, { referrerTag: 'sbom' });
+    for (const tag of ['latest', image.signature.tag!, image.attestation.tag!, 'sbom']) {
+      await skopeo(['copy', '--quiet', '--dest-tls-verify=false', `oci-archive:${file}:${tag}`, `docker://${proxy.host}/acme/app:${tag}`]);
+    }
+    const pushed = proxy.requests.length;
+
+    assert.equal(digestOf(await raw(`docker://${proxy.host}/acme/multi:latest`, '--tls-verify=false')), multi.image.index);
+    const [get] = proxy.requests.slice(pushed).filter((r) => r.path === '/v2/acme/multi/manifests/latest');
+    assert.equal(get!.contentType, 'application/vnd.oci.image.index.v1+json');
+    // skopeo sends each type on its own Accept line; containerd sends one comma-separated line.
+    assert.deepEqual(get!.accept, [
+      'application/vnd.oci.image.manifest.v1+json',
+      'application/vnd.docker.distribution.manifest.v2+json',
+      'application/vnd.docker.distribution.manifest.v1+prettyjws',
+      'application/vnd.docker.distribution.manifest.v1+json',
+      'application/vnd.docker.distribution.manifest.list.v2+json',
+      'application/vnd.oci.image.index.v1+json',
+    ]);
+    const arm = path.join(dir, 'arm');
+    await skopeo(['--override-arch', 'arm64', 'copy', '--quiet', '--src-tls-verify=false', `docker://${proxy.host}/acme/multi:latest`, `oci:${arm}:x`]);
+    assert.equal(digestOf(await raw(`oci:${arm}:x`)), multi.image.images[1]!.manifest, '--override-arch arm64 takes the arm64 child');
+
+    assert.equal(digestOf(await raw(`docker://${registry.host}/acme/app:${image.signature.tag}`, '--tls-verify=false')), image.signature.manifest);
+    assert.equal(digestOf(await raw(`docker://${registry.host}/acme/app:sbom`, '--tls-verify=false')), image.referrer.manifest, 'subject and artifactType kept');
+
+    const plain = await fetch(`${registry.url}v2/acme/multi/manifests/latest`);
+    assert.equal(plain.status, 404);
+    assert.match(await plain.text(), /OCI index found, but accept header does not support OCI indexes/);
+    const manifest = await fetch(`${registry.url}v2/acme/app/manifests/sbom`, { headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+    assert.equal(manifest.status, 404);
+    assert.match(await manifest.text(), /OCI manifest found, but accept header does not support OCI manifests/);
+
+    const referrers = await fetch(`${registry.url}v2/acme/app/referrers/${image.image.manifest}`);
+    assert.equal(referrers.status, 404, 'Distribution 2.8 has no referrers API');
+    assert.equal(await referrers.text(), '404 page not found\n', 'an unknown route, not an OCI error');
+  });
+});
