@@ -1,7 +1,7 @@
 import { InputError } from '../errors.ts';
 import { toDigest } from './digest.ts';
 import { layerDigester, type LayerDigester } from './layer-digests.ts';
-import type { Digest, V1Image } from './model.ts';
+import type { Digest, LayerSource } from './model.ts';
 import { DOCKER_FOREIGN_LAYER, DOCKER_LAYER } from './media-types.ts';
 
 /** What a v2 manifest and config say about one layer. */
@@ -28,7 +28,7 @@ const UNNAMEABLE: ReadonlyArray<readonly [string, Buffer]> = [
  * The compression the bytes have, whatever the archive declares: clients unpack what
  * they get, and the media type and diff_id must describe exactly that.
  */
-async function compressionOf(image: V1Image): Promise<Compression> {
+async function compressionOf(image: LayerSource): Promise<Compression> {
   const chunks: Buffer[] = [];
   for await (const chunk of image.layer.open(0, Math.min(6, image.layer.size))) chunks.push(chunk as Buffer);
   const head = Buffer.concat(chunks);
@@ -50,7 +50,7 @@ async function compressionOf(image: V1Image): Promise<Compression> {
  * config are gunzipped in the same read (by the push's digester, which every other reader
  * of the layer shares).
  */
-export async function layerFacts(image: V1Image, hostedAt?: string, digests: LayerDigester = layerDigester()): Promise<LayerFacts> {
+export async function layerFacts(image: LayerSource, hostedAt?: string, digests: LayerDigester = layerDigester()): Promise<LayerFacts> {
   const compression = await compressionOf(image);
   const needDiffId = compression === 'gzip' && image.diffId === undefined;
   const hashed = image.layerDigest === undefined || needDiffId ? await digests(image) : undefined;

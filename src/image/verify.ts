@@ -2,14 +2,14 @@ import pLimit from 'p-limit';
 import { InputError } from '../errors.ts';
 import { digestHex } from './digest.ts';
 import { layerDigester, type LayerDigester } from './layer-digests.ts';
-import type { V1Image } from './model.ts';
+import type { LayerSource } from './model.ts';
 
 /**
  * Hash every layer (at most `concurrency` at once) and refuse the archive if a layer does
  * not match the digest it declares. Returns v1 id -> hex sha256 of the layer, which the
  * stores record as the object's checksum.
  */
-export async function verifyLayers(images: readonly V1Image[], options: { concurrency: number; digests?: LayerDigester }): Promise<Map<string, string>> {
+export async function verifyLayers(images: readonly LayerSource[], options: { concurrency: number; digests?: LayerDigester }): Promise<Map<string, string>> {
   const digests = options.digests ?? layerDigester();
   const limit = pLimit(Math.max(1, options.concurrency));
   const sums = Promise.all(

@@ -1,5 +1,5 @@
 import type { LayerDigester } from '../image/layer-digests.ts';
-import type { Blob, ImageRepository, V1Image } from '../image/model.ts';
+import type { Blob, ImageRepository, LayerSource, V1Image } from '../image/model.ts';
 import type { Logger } from '../log.ts';
 import type { ListedObject, Store } from '../storage/store.ts';
 
@@ -63,7 +63,7 @@ export interface LayoutObject {
   readonly sha256: string | undefined;
   readonly stage: number;
   /** The image whose layer `body` is: the digest pass knows it, progress bars name it. */
-  readonly layer?: V1Image;
+  readonly layer?: LayerSource;
   /** A key holding the same bytes (raas-written, recorded sha256), copied server-side instead of uploaded when it still does. */
   readonly copyFrom?: string;
 }

@@ -61,12 +61,13 @@ export async function checkDistributionImage(ctx: DistributionContext, image: Di
   let foreign = 0;
 
   const readManifest = (digest: Digest): Promise<Descriptor[] | undefined> => {
-    if (!manifests.has(digest)) manifests.set(digest, limit(() => manifestBlobs(digest)));
+    if (!manifests.has(digest)) manifests.set(digest, manifestBlobs(digest));
     return manifests.get(digest)!;
   };
   const manifestBlobs = async (digest: Digest): Promise<Descriptor[] | undefined> => {
     const key = blobDataKey(root, digest);
-    const got = await store.read(key, { maxBytes: MAX_MANIFEST_BYTES }).catch((error: Error) => error);
+    // Only the read takes a slot: an index's manifests are read while it holds none.
+    const got = await limit(() => store.read(key, { maxBytes: MAX_MANIFEST_BYTES })).catch((error: Error) => error);
     if (got instanceof Error || got === undefined) {
       failures.push(`manifest ${digest} ${got ? `cannot be read: ${got.message}` : `is missing: there is no ${key}`}`);
       return undefined;
@@ -75,8 +76,21 @@ export async function checkDistributionImage(ctx: DistributionContext, image: Di
       failures.push(`${key} holds other bytes than manifest ${digest}`);
       return undefined;
     }
+    const children = indexManifests(got.body);
+    if (children) {
+      // An index: each manifest it lists is a revision of the repository, with its blobs.
+      const blobsOfChildren: Descriptor[] = [];
+      for (const child of children) {
+        if (!listing.has(revisionLinkKey(root, image.name, child))) {
+          failures.push(`index ${digest} lists manifest ${child}, which is not a revision of ${image.name} (no ${revisionLinkKey(root, image.name, child)})`);
+          continue;
+        }
+        blobsOfChildren.push(...((await readManifest(child)) ?? []));
+      }
+      return blobsOfChildren;
+    }
     const descriptors = imageManifestBlobs(got.body);
-    if (!descriptors) failures.push(`manifest ${digest} is not an image manifest raas can check (schema 2 or OCI)`);
+    if (!descriptors) failures.push(`manifest ${digest} is not an image manifest or index raas can check (schema 2 or OCI)`);
     return descriptors;
   };
 
@@ -127,6 +141,21 @@ async function readLink(store: Store, key: string): Promise<Digest | undefined> 
   const got = await store.read(key, { maxBytes: MAX_LINK_BYTES }).catch(() => undefined);
   const text = got?.body.toString('utf8').trim();
   return text !== undefined && isDigest(text) ? text : undefined;
+}
+
+/** The digests of the manifests a Docker manifest list or OCI index lists; undefined for anything else. */
+function indexManifests(bytes: Buffer): Digest[] | undefined {
+  let m: unknown;
+  try {
+    m = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const index = m as { schemaVersion?: unknown; mediaType?: unknown; manifests?: unknown };
+  if (typeof m !== 'object' || m === null || index.schemaVersion !== 2 || !Array.isArray(index.manifests)) return undefined;
+  if (index.mediaType !== undefined && index.mediaType !== DOCKER_MANIFEST_LIST && index.mediaType !== OCI_INDEX) return undefined;
+  const digests = index.manifests.map((d: unknown) => (typeof d === 'object' && d !== null ? (d as { digest?: unknown }).digest : undefined));
+  return digests.every((d): d is Digest => typeof d === 'string' && isDigest(d)) ? digests : undefined;
 }
 
 /** The config, then the layers, of a Docker schema 2 or OCI image manifest; undefined for anything else. */
