@@ -1,4 +1,5 @@
 import pLimit from 'p-limit';
+import type { LayerHost } from './hosted.ts';
 import type { LayerDigester } from './layer-digests.ts';
 import { layerFacts, type LayerFacts } from './layer-facts.ts';
 import type { ImageConfig, ImageRepository, V1Image } from './model.ts';
@@ -31,8 +32,8 @@ export interface Schema2Images {
 export async function schema2Images(options: {
   readonly repo: ImageRepository;
   readonly tags: ReadonlyMap<string, string>;
-  /** v1 id -> the URL its host serves the layer at (undefined: not known). */
-  readonly foreign: ReadonlyMap<string, string | undefined>;
+  /** v1 id -> where its host serves the layer (undefined: not known). */
+  readonly foreign: ReadonlyMap<string, LayerHost>;
   readonly digests: LayerDigester;
   readonly concurrency: number;
 }): Promise<Schema2Images> {
