@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import type { DownloadTimeouts } from '../config/config.ts';
 import { parseRedirect } from '../crane/parse.ts';
 import { isSchema2Ref } from '../crane/redirect.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, OperationError } from '../errors.ts';
 import { fetchText } from '../fetch/download.ts';
 import { isDigest, sha256Hex, toDigest } from '../image/digest.ts';
 import type { HostedBlob } from '../image/hosted.ts';
@@ -62,7 +62,17 @@ class BaseFetcher {
         refuse(`the base party's v2 metadata needs more than ${MAX_BASE_FETCHES} manifests and configs fetched (the limit MAX_BASE_FETCHES)`,
           'list only the base images\' tags and digests in schema2_data, or name the base layers\' digests in [redhat] mask_layers instead');
       }
-      const text = await fetchText(url, { maxBytes: MAX_DOCUMENT_BYTES, signal: this.#options.signal, timeouts: this.#options.timeouts, logger: this.#options.logger, what: `${what} of base-image metadata ${file.origin}:` });
+      let text: string;
+      try {
+        text = await fetchText(url, { maxBytes: MAX_DOCUMENT_BYTES, signal: this.#options.signal, timeouts: this.#options.timeouts, logger: this.#options.logger, what: `${what} of base-image metadata ${file.origin}:` });
+      } catch (error) {
+        // Without what the base party hosts, raas cannot tell which layers to keep back: the
+        // push stops. The download's own advice is about archives, not base parties.
+        if (error instanceof OperationError) {
+          throw new OperationError(error.message, { fix: 'check that the base party serves its Pulp v2 layout at the file\'s url, or remove the file from [redhat] metadata', cause: error });
+        }
+        throw error;
+      }
       const bytes = Buffer.from(text, 'utf8');
       this.#bytes += bytes.length;
       if (this.#bytes > MAX_TOTAL_BYTES) refuse(`the base party's v2 metadata adds up to more than ${MAX_TOTAL_BYTES} bytes of manifests and configs`, 'check the base party\'s url and files');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { ConfigError } from '../../src/errors.ts';
+import { ConfigError, OperationError } from '../../src/errors.ts';
 import { hostedBlobs, MAX_BASE_FETCHES } from '../../src/publish/base-v2.ts';
 import { randomLayer } from '../helpers/archives.ts';
 import { startV2BaseParty } from '../helpers/base-party.ts';
@@ -45,6 +45,18 @@ describe('the base party\'s v2 metadata', () => {
     const configPath = [...party.files.keys()].find((p) => p.includes('/blobs/') && !party.layers.some((l) => l.path === p))!;
     party.files.set(configPath, gzipSync('not the config'));
     await assert.rejects(hostedBlobs([file(party.metadata)], { timeouts }), /blobs\/sha256:[0-9a-f]{64} is not sha256:/);
+  });
+
+  it('refuses a manifest whose config gives another number of diff_ids, and fails when a listed manifest is not there', async (t) => {
+    const party = await startV2BaseParty(t, { tars: [randomLayer().tar] });
+    // Fetched by tag, the manifest is not checked against a digest, but must agree with its config.
+    const manifest = JSON.parse(party.files.get('/rhel8/manifests/2/latest')!.toString());
+    manifest.layers.push(manifest.layers[0]);
+    party.files.set('/rhel8/manifests/2/latest', Buffer.from(JSON.stringify(manifest)));
+    await assert.rejects(hostedBlobs([file(party.metadata)], { timeouts }), /blobs\/sha256:[0-9a-f]{64} lists 1 diff_ids for a manifest of 2 layers/);
+    party.files.delete('/rhel8/manifests/2/latest');
+    await assert.rejects(hostedBlobs([file(party.metadata)], { timeouts }), (err: unknown) =>
+      err instanceof OperationError && /Pulp v2 layout/.test(err.fix!) && err.message === `cannot download manifest of base-image metadata redhat/metadata/rhel8@v2.json: ${party.url}manifests/2/latest: HTTP 404 Not Found`);
   });
 
   it(`fetches at most ${MAX_BASE_FETCHES} documents, and says which file asked for more`, async (t) => {
