@@ -21,5 +21,3 @@ export interface HostedBlob {
  */
 export type LayerHost = string | HostedBlob | undefined;
 
-/** The URL clients are sent to for a masked layer, if known. */
-export const hostUrl = (host: LayerHost): string | undefined => (typeof host === 'object' ? host.url : host);
