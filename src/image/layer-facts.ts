@@ -1,5 +1,6 @@
 import { InputError } from '../errors.ts';
 import { toDigest } from './digest.ts';
+import type { LayerHost } from './hosted.ts';
 import { layerDigester, type LayerDigester } from './layer-digests.ts';
 import type { Digest, LayerSource } from './model.ts';
 import { DOCKER_FOREIGN_LAYER, DOCKER_LAYER } from './media-types.ts';
@@ -44,13 +45,19 @@ async function compressionOf(image: LayerSource): Promise<Compression> {
 }
 
 /**
- * Digest, media type and diff_id of a layer, and the URL of a layer another party hosts. Archives that declare digests (OCI,
+ * Digest, media type and diff_id of a layer, and the URL of a layer another party hosts.
+ * A layer whose host's blob is known is described as that blob (the archive's bytes may be
+ * compressed otherwise, and are neither read nor published). Archives that declare digests (OCI,
  * docker-archive) are trusted here because every byte is checked against them before it
  * is stored; layers without (Pulp) are hashed, and gzip layers without a diff_id from a
  * config are gunzipped in the same read (by the push's digester, which every other reader
  * of the layer shares).
  */
-export async function layerFacts(image: LayerSource, hostedAt?: string, digests: LayerDigester = layerDigester()): Promise<LayerFacts> {
+export async function layerFacts(image: LayerSource, hostedAt?: LayerHost, digests: LayerDigester = layerDigester()): Promise<LayerFacts> {
+  if (typeof hostedAt === 'object') {
+    const { digest, size, diffId, compression, url } = hostedAt;
+    return { digest, size, mediaType: DOCKER_FOREIGN_LAYER[compression], diffId, urls: [url] };
+  }
   const compression = await compressionOf(image);
   const needDiffId = compression === 'gzip' && image.diffId === undefined;
   const hashed = image.layerDigest === undefined || needDiffId ? await digests(image) : undefined;

@@ -1,4 +1,5 @@
 import pLimit from 'p-limit';
+import type { LayerHost } from './hosted.ts';
 import type { LayerDigester } from './layer-digests.ts';
 import { layerFacts, type LayerFacts } from './layer-facts.ts';
 import { imagesOf, type ArchivedImage, type ArchivedManifest, type Digest, type ImageConfig, type ImageRepository, type LayerSource, type Platform, type V1Image } from './model.ts';
@@ -64,8 +65,8 @@ export interface V2Images {
 export async function v2Images(options: {
   readonly repo: ImageRepository;
   readonly tags: ReadonlyMap<string, string>;
-  /** v1 id -> the URL its host serves the layer at (undefined: not known). */
-  readonly foreign: ReadonlyMap<string, string | undefined>;
+  /** v1 id -> where its host serves the layer (undefined: not known). */
+  readonly foreign: ReadonlyMap<string, LayerHost>;
   readonly digests: LayerDigester;
   readonly concurrency: number;
 }): Promise<V2Images> {

@@ -1,3 +1,4 @@
+import type { LayerHost } from '../image/hosted.ts';
 import type { LayerDigester } from '../image/layer-digests.ts';
 import type { Blob, ImageRepository, LayerSource, V1Image } from '../image/model.ts';
 import type { Logger } from '../log.ts';
@@ -36,10 +37,10 @@ export interface PublishInput extends ImageName {
   /** The images whose layers are stored: the archive's, without the masked ones. */
   readonly published: readonly V1Image[];
   /**
-   * Masked images (another party hosts their layers), with the URL it serves each layer
-   * at from its Crane metadata; undefined when only the mask list names it.
+   * Masked images (another party hosts their layers), with where it serves each layer
+   * (from its Crane metadata); undefined when only the mask list names it.
    */
-  readonly masked: ReadonlyMap<string, string | undefined>;
+  readonly masked: ReadonlyMap<string, LayerHost>;
   /** One listing of the store under every prefix of `prefixes()`. */
   readonly listing: ReadonlyMap<string, ListedObject>;
   /** The push's one reading pass per layer, shared by every layout. */

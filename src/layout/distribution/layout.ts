@@ -2,6 +2,7 @@ import { InputError } from '../../errors.ts';
 import { digestHex, isDigest, sha256Hex } from '../../image/digest.ts';
 import { BLOB_CONTENT_TYPE } from '../../image/media-types.ts';
 import type { Digest } from '../../image/model.ts';
+import type { LayerHost } from '../../image/hosted.ts';
 import { v2Images, v2ImagesOf, type V2Image } from '../../image/v2-images.ts';
 import type { LayoutObject, LayoutPlan, LayoutReport, PublishInput, StorageLayout } from '../layout.ts';
 import { splitPresent } from '../present.ts';
@@ -57,7 +58,7 @@ export function distributionLayout(options: DistributionOptions): StorageLayout 
     prefixes: (image) => [repositoryPrefix(r, image.image)],
     async plan(input: PublishInput): Promise<LayoutPlan> {
       const { store, image: name, logger } = input;
-      const foreign = options.maskedLayers === 'upload' ? new Map<string, string | undefined>() : input.masked;
+      const foreign = options.maskedLayers === 'upload' ? new Map<string, LayerHost>() : input.masked;
       const images = await v2Images({ repo: input.repo, tags: input.tags, foreign, digests: input.digests, concurrency: input.concurrency });
       for (const [tag, why] of images.rebuilt) logger.warn(`distribution: tag ${tag} is published as ${why}`);
       for (const [tag, id] of images.unservable) {
