@@ -7,7 +7,7 @@ import { OCI_MANIFEST } from './media-types.ts';
 import type { ReaderContext } from './reader.ts';
 import { splitReference, TagSet } from './refs.ts';
 import type { TarIndex } from './tar-index.ts';
-import { assemble, type ImageDraft } from './v1.ts';
+import { assemble, checkTag, type ImageDraft } from './v1.ts';
 import { deriveV1Images } from './v1id.ts';
 
 /**
@@ -85,18 +85,20 @@ export async function readOci(index: TarIndex, { limits, logger }: ReaderContext
     if (reference) {
       archivedTags.add(reference[0], reference[1], d.digest, top.fail);
       if (read.v1) tags.add(reference[0], reference[1], read.v1.at(-1)!.id, top.fail);
-      else logger.warn(`${index.archive}: tag ${reference[1]} has no linux/amd64 image: it is published for Docker v2 and OCI clients only, not to Docker v1 (crane-v1)`);
+      else if (read.noV1) logger.warn(`${index.archive}: tag ${reference[1]} ${read.noV1}: it is published for Docker v2 and OCI clients only, not for Docker v1 (crane-v1)`);
     } else if (read.archived?.kind === 'image' && read.archived.subject) {
       referrers.set(d.digest, read.archived);
     }
   }
   const archiveName = archivedTags.archiveName(top.fail);
-  // The v1 view is what tags resolve through today, so an archive needs one image Docker v1 can carry.
+  for (const tag of archivedTags.tags.keys()) checkTag(tag, (rule) => top.fail(rule));
+  // Without a v1 view the archive is published to the v2 layouts only; an index without linux/amd64 says so.
   if (drafts.length === 0) {
     const without = [...byDigest.values()].find((r) => r.noAmd64);
-    if (without?.noAmd64) index.fail(without.noAmd64);
+    if (archived.size === 0 && without?.noAmd64) index.fail(without.noAmd64);
+    if (without?.noAmd64) logger.warn(`${index.archive}: ${without.noAmd64}`);
   }
-  const repository = assemble(index, { format: 'oci-archive', archiveName, images: drafts, tags: tags.tags, tagSource: 'entry "index.json"' });
+  const repository = assemble(index, { format: 'oci-archive', archiveName, images: drafts, tags: tags.tags, tagSource: 'entry "index.json"', v1Optional: archived.size > 0 });
   const byTag = new Map([...archivedTags.tags].flatMap(([tag, digest]) => {
     const m = archived.get(digest as Digest);
     return m ? [[tag, m] as const] : [];
@@ -110,13 +112,15 @@ interface ReadTop {
   readonly v1: ImageDraft[] | undefined;
   /** Why an index has no v1 view, for the message when nothing in the archive has one. */
   readonly noAmd64?: string;
+  /** Why an image has no v1 view (undefined for artifacts, which are not images). */
+  readonly noV1?: string;
 }
 
 async function readTop(reader: ImageReader, d: Descriptor): Promise<ReadTop> {
   const { index, limits } = reader;
   if (MANIFEST_TYPES.has(d.mediaType)) {
     const image = await readManifest(reader, await readBlob(index, d, 'manifest', limits), d);
-    return { archived: image.archived, v1: image.v1 };
+    return { archived: image.archived, v1: image.v1, noV1: image.noV1 };
   }
   if (!INDEX_TYPES.has(d.mediaType)) index.fail(`descriptor ${d.digest}: unsupported media type ${quoteName(d.mediaType)}`);
   const file = await readBlob(index, d, 'image index', limits);
@@ -133,7 +137,8 @@ async function readTop(reader: ImageReader, d: Descriptor): Promise<ReadTop> {
   if (amd64.length > 1) file.fail('several linux/amd64 images in this index; raas publishes one linux/amd64 image per tag to Docker v1');
   const archived: ArchivedIndex = { kind: 'index', mediaType: d.mediaType, digest: d.digest, bytes: file.bytes, manifests: read.map((r) => r.archived) };
   const found = children.map(platformOf).map((p) => p || 'no platform');
-  return { archived, v1: amd64[0]?.v1, noAmd64: `entry ${quoteName(file.path)}: no linux/amd64 image in this index (found: ${found.join(', ') || 'nothing'}); raas needs one per archive for Docker v1 clients` };
+  const amd64Image = read.find((r, j) => isAmd64(children[j]!));
+  return { archived, v1: amd64[0]?.v1, noV1: amd64Image ? amd64Image.noV1 && `(its linux/amd64 image) ${amd64Image.noV1}` : 'has no linux/amd64 image', noAmd64: `entry ${quoteName(file.path)}: no linux/amd64 image in this index (found: ${found.join(', ') || 'nothing'}); no image is published for Docker v1 clients` };
 }
 
 const platformOf = (c: Descriptor): string => [c.platform?.['os'], c.platform?.['architecture'], c.platform?.['variant']].filter(Boolean).join('/');
@@ -193,7 +198,7 @@ const IMAGE_CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json', 
  * config with rootfs.diff_ids, and layers of tar media types). Anything else (signatures,
  * SBOMs and other artifacts, zstd layers) is published by the v2 layouts only.
  */
-async function readManifest(reader: ImageReader, manifestFile: JsonFile, listedAs: Descriptor | undefined): Promise<{ archived: ArchivedImage; v1: ImageDraft[] | undefined }> {
+async function readManifest(reader: ImageReader, manifestFile: JsonFile, listedAs: Descriptor | undefined): Promise<{ archived: ArchivedImage; v1: ImageDraft[] | undefined; noV1?: string }> {
   const { index, limits } = reader;
   const { fail } = manifestFile;
   const manifest = asObject(manifestFile.value, 'image manifest', fail);
@@ -222,7 +227,9 @@ async function readManifest(reader: ImageReader, manifestFile: JsonFile, listedA
     config: { mediaType: configDescriptor.mediaType, digest: configDescriptor.digest, bytes: configFile.bytes },
     layers: sources, subject,
   };
-  if (!isImage || !layers.every((l) => V1_LAYER_TYPES.has(l.mediaType))) return { archived, v1: undefined };
+  if (!isImage) return { archived, v1: undefined };
+  const other = layers.find((l) => !V1_LAYER_TYPES.has(l.mediaType));
+  if (other) return { archived, v1: undefined, noV1: `has a layer Docker v1 cannot unpack (${other.mediaType})` };
   return { archived, v1: await v1View(reader, configFile, diffIds!, sources, configDescriptor.digest) };
 }
 

@@ -53,7 +53,7 @@ export async function maskLayers(config: Config, repo: ImageRepository, tags: Re
       logger.warn(`masked layer ${id} is listed in no base-image v1 metadata file: Docker v1 clients cannot fetch it (Crane v1 redirects a layer only to a repository whose file lists its id)`);
     }
   }
-  if (published.length === 0) {
+  if (published.length === 0 && repo.images.length > 0) {
     throw new InputError('every layer of the image is masked: there is nothing to publish', { where: '[redhat] mask_layers / metadata', fix: 'check the mask list and the image' });
   }
   const own = new Set(published.map((i) => i.id));

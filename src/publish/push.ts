@@ -93,6 +93,8 @@ export function resolveTags(repo: ImageRepository, tag: string | undefined, only
     return new Map([[onlyTag, own ?? onlyTarget(repo, '--only-tag')]]);
   }
   if (tag === undefined) {
+    // Tags only the v2 layouts can publish (no Docker v1 image) come with the archive's manifests.
+    if (repo.tags.size === 0 && (repo.manifests?.size ?? 0) > 0) return new Map();
     if (repo.tags.size === 0) {
       throw new InputError('the archive names no tag', { where: 'archive', fix: 'pass --tag <tag> or --only-tag <tag>' });
     }

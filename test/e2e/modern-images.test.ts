@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { startStockRegistry, type StockRegistry } from '../helpers/docker-registry.ts';
 import { git, tempDir } from '../helpers/git.ts';
-import { attachedOciArchive, cosignTag, multiPlatformOciArchive, OCI_INDEX, OCI_MANIFEST, type MultiPlatformImage } from '../helpers/modern-images.ts';
+import { ARM64, attachedOciArchive, cosignTag, multiPlatformOciArchive, OCI_INDEX, OCI_MANIFEST, zstdOciArchive, type MultiPlatformImage } from '../helpers/modern-images.ts';
 import { editConfig } from '../helpers/registry.ts';
 import { freePort, skopeo, startServe } from '../helpers/serve.ts';
 import { makeWorld, type World } from '../helpers/world.ts';
@@ -149,4 +149,35 @@ test('what travels with an image: cosign .sig and .att tags and an OCI 1.1 refer
   assert.equal(sha256(fromStock), image.signature.manifest);
   const referrer = await fetch(`${registry.url}v2/acme/signed/manifests/${image.referrer.manifest}`, { headers: { Accept: OCI_MANIFEST } });
   assert.equal(referrer.status, 200, 'the referrer is stored as a revision, by its digest');
+});
+
+test('images Docker v1 cannot carry — zstd layers, an index without linux/amd64 — go to the v2 layouts byte for byte, with a warning, and no v1 image', async (t) => {
+  const world = await makeWorld(t, { storage: 'file' });
+  const dir = await tempDir(t);
+  const zstd = await zstdOciArchive(dir, { tag: '1.0' });
+  const pushed = await world.raas(['push', 'acme', 'acme/zstd', '--file', zstd.file, '--json']);
+  assert.equal(pushed.code, 0, pushed.stderr);
+  assert.match(pushed.stderr, /tag 1\.0 has a layer Docker v1 cannot unpack \(application\/vnd\.oci\.image\.layer\.v1\.tar\+zstd\)/);
+  const report = JSON.parse(pushed.stdout) as Record<string, any>;
+  assert.equal(report.v2.manifests['1.0'], zstd.image.manifest);
+
+  const arm = await multiPlatformOciArchive(dir, { tag: '2.0', platforms: [ARM64] });
+  const armRun = await world.raas(['push', 'acme', 'acme/arm', '--file', arm.file, '--json']);
+  assert.equal(armRun.code, 0, armRun.stderr);
+  assert.match(armRun.stderr, /no linux\/amd64 image in this index \(found: linux\/arm64\)/);
+
+  const served = await startServe(t, world);
+  await served.ready();
+  const pulled = await tempDir(t, 'raas-pulled-');
+  await skopeo('copy', '--quiet', '--src-tls-verify=false', `docker://${served.host}/acme/zstd:1.0`, `dir:${pulled}`);
+  const manifest = await readFile(path.join(pulled, 'manifest.json'));
+  assert.equal(sha256(manifest), zstd.image.manifest);
+  const layer = (JSON.parse(manifest.toString()) as { layers: { digest: string; mediaType: string }[] }).layers[0]!;
+  assert.equal(layer.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd');
+  assert.equal(sha256(await readFile(path.join(pulled, layer.digest.slice('sha256:'.length)))), layer.digest, 'the zstd layer byte for byte');
+  await checkIndex(t, served.host, 'acme/arm', arm.image);
+  // Docker v1 clients get no image: no v1 tag was published.
+  const v1 = JSON.parse(await git(world.craneRemote, 'show', 'HEAD:crane/data/acme-acme-zstd.json')) as { images: unknown[]; tags: Record<string, string> };
+  assert.deepEqual([v1.images, v1.tags], [[], {}]);
+  assert.equal(await served.stop(), 0);
 });
