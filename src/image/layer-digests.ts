@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { InputError } from '../errors.ts';
 import type { DigestCache } from './digest-cache.ts';
 import { toDigest } from './digest.ts';
@@ -20,11 +20,12 @@ export function layerDigester(partSize: (size: number) => number | undefined = (
   const done = new Map<Blob, Promise<LayerDigests>>();
   const digest = async (image: LayerSource): Promise<LayerDigests> => {
     const size = partSize(image.layer.size);
-    // A gzip layer's diff_id comes from this pass unless the archive gives it.
-    const gunzip = image.diffId === undefined && (await isGzip(image.layer));
-    const cached = cache?.get(image.layer, size, gunzip);
+    // A compressed layer's diff_id comes from this pass: the v2 manifest needs it where the
+    // archive gives none, and verification checks it where the archive does.
+    const codec = await compressionOf(image.layer);
+    const cached = cache?.get(image.layer, size, codec !== undefined);
     if (cached) return cached;
-    const digests = await digestLayer(image.layer, size, gunzip, signal);
+    const digests = await digestLayer(image.layer, size, codec, signal);
     cache?.set(image.layer, size, digests);
     return digests;
   };
@@ -39,7 +40,8 @@ export function layerDigester(partSize: (size: number) => number | undefined = (
 }
 
 /** `signal` ends the pass at once: hashing a large layer takes long enough for SIGINT to matter. */
-async function digestLayer(blob: Blob, partSize: number | undefined, gunzip: boolean, signal: AbortSignal | undefined): Promise<LayerDigests> {
+async function digestLayer(blob: Blob, partSize: number | undefined, codec: Codec | undefined, signal: AbortSignal | undefined): Promise<LayerDigests> {
+  const gunzip = codec !== undefined;
   const whole = createHash('sha256');
   const parts = new PartHashes(blob.size, partSize);
   const tar = createHash('sha256');
@@ -57,7 +59,8 @@ async function digestLayer(blob: Blob, partSize: number | undefined, gunzip: boo
   };
   try {
     const options = { signal };
-    await (gunzip ? pipeline(blob.open(), hashing, createGunzip(), drain, options) : pipeline(blob.open(), hashing, drain, options));
+    const decompress = codec === 'zstd' ? createZstdDecompress() : createGunzip();
+    await (gunzip ? pipeline(blob.open(), hashing, decompress, drain, options) : pipeline(blob.open(), hashing, drain, options));
   } catch (error) {
     if (signal?.aborted) throw signal.reason ?? error;
     throw new InputError(`cannot read the layer: ${(error as Error).message}`, { where: blob.where, fix: 'the archive is corrupt; export it again' });
@@ -69,13 +72,20 @@ async function digestLayer(blob: Blob, partSize: number | undefined, gunzip: boo
   return { sha256, diffId: gunzip ? toDigest(tar.digest('hex')) : undefined, parts: parts.finish(sha256) };
 }
 
-async function isGzip(blob: Blob): Promise<boolean> {
-  if (blob.size < 2) return false;
+type Codec = 'gzip' | 'zstd';
+
+/** The compression a layer's first bytes announce (gzip, zstd), or undefined for anything else (a plain tar). */
+async function compressionOf(blob: Blob): Promise<Codec | undefined> {
+  if (blob.size < 4) return undefined;
   const head: Buffer[] = [];
-  for await (const chunk of blob.open(0, 2)) head.push(chunk as Buffer);
+  for await (const chunk of blob.open(0, 4)) head.push(chunk as Buffer);
   const bytes = Buffer.concat(head);
-  return bytes[0] === 0x1f && bytes[1] === 0x8b;
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) return 'gzip';
+  if (bytes.equals(ZSTD_MAGIC)) return 'zstd';
+  return undefined;
 }
+
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 
 /** sha256 of each `partSize` slice of a stream that arrives in chunks of any size. */
 class PartHashes {

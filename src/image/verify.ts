@@ -15,11 +15,20 @@ export async function verifyLayers(images: readonly LayerSource[], options: { co
   const sums = Promise.all(
     images.map((image) =>
       limit(async () => {
-        const actual = (await digests(image)).sha256;
+        const found = await digests(image);
+        const actual = found.sha256;
         if (image.layerDigest && digestHex(image.layerDigest) !== actual) {
           throw new InputError(`layer of image ${image.id} does not match its declared digest ${image.layerDigest} (found sha256:${actual})`, {
             where: image.layer.where,
             fix: 'the archive is corrupt or was altered; export it again',
+          });
+        }
+        // What clients check when they unpack: the uncompressed tar is the config's diff_id.
+        const uncompressed = found.diffId ?? `sha256:${actual}`;
+        if (image.diffId && image.diffId !== uncompressed) {
+          throw new InputError(`layer of image ${image.id} unpacks to ${uncompressed}, but the image config lists its diff_id as ${image.diffId}`, {
+            where: image.layer.where,
+            fix: 'the archive is inconsistent (its config does not describe its layers); export it again',
           });
         }
         return [image.id, actual] as const;

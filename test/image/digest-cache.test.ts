@@ -24,7 +24,7 @@ async function archive(t: import('node:test').TestContext) {
     const inner = fileBlob(file, data.length);
     const blob: Blob = {
       size, source: { file, offset },
-      open: (start = 0, end = size) => (end - start > 2 && reads++, inner.open(offset + start, offset + end)),
+      open: (start = 0, end = size) => (end - start > 4 && reads++, inner.open(offset + start, offset + end)),
     };
     return { id: String(offset).padStart(64, '0'), layer: blob } as V1Image;
   };
