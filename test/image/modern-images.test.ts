@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { execa } from 'execa';
+import { containerdUnavailable, startContainerd } from '../helpers/containerd.ts';
 import { startStockRegistry } from '../helpers/docker-registry.ts';
 import { tempDir } from '../helpers/git.ts';
 import { startRecordingProxy } from '../helpers/recording-proxy.ts';
@@ -213,5 +214,29 @@ describe('docker-registry 2.8 and these images', () => {
     const referrers = await fetch(`${registry.url}v2/acme/app/referrers/${image.image.manifest}`);
     assert.equal(referrers.status, 404, 'Distribution 2.8 has no referrers API');
     assert.equal(await referrers.text(), '404 page not found\n', 'an unknown route, not an OCI error');
+  });
+
+  it('containerd 1.6 (ctr content fetch, plain HTTP) resolves a tag with HEAD, then GETs by digest, one Accept line per request', async (t) => {
+    const unavailable = await containerdUnavailable();
+    if (unavailable) return t.skip(unavailable);
+    const dir = await tempDir(t);
+    const registry = await startStockRegistry(t, `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/registry\nhttp:\n  addr: 127.0.0.1:5000\n`);
+    const { file, image } = await multiPlatformOciArchive(dir);
+    await skopeo(['copy', '--quiet', '--all', '--dest-tls-verify=false', `oci-archive:${file}:latest`, `docker://${registry.host}/acme/multi:latest`]);
+    const proxy = await startRecordingProxy(t, registry.url.replace(/\/$/, ''));
+    const containerd = await startContainerd(t);
+    await containerd.ctr(['content', 'fetch', '--plain-http', '--platform', 'linux/arm64', `${proxy.host}/acme/multi:latest`]);
+    const arm = image.images[1]!;
+    assert.deepEqual(
+      proxy.requests.filter((r) => r.path.includes('/manifests/')).map((r) => [r.method, r.path.split('/manifests/')[1], r.accept]),
+      [
+        ['HEAD', 'latest', ['application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, */*']],
+        ['GET', image.index, ['application/vnd.oci.image.index.v1+json, */*']],
+        ['GET', arm.manifest, ['application/vnd.oci.image.manifest.v1+json, */*']],
+      ],
+    );
+    const blobs = proxy.requests.filter((r) => r.path.includes('/blobs/')).map((r) => r.path.split('/blobs/')[1]);
+    assert.deepEqual(new Set(blobs), new Set([arm.config, ...arm.layerDigests]), 'only the platform asked for');
+    assert.match(await containerd.ctr(['content', 'ls', '-q']), new RegExp(arm.manifest));
   });
 });
