@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { zstdCompressSync } from 'node:zlib';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { execa } from 'execa';
 import type { Digest } from '../../src/image/model.ts';
 import { imageConfig, ociEntries, ociFiles, randomLayer, writeOciLayout, writeTar, type Layer, type OciImage } from './archives.ts';
@@ -35,6 +35,28 @@ export interface Platform {
   readonly variant?: string;
 }
 
+/** How layer blobs are stored. */
+export type Compression = 'gzip' | 'zstd' | 'none';
+/** OCI media types, or Docker's (schema 2 and manifest lists, as older buildx and docker push wrote). */
+export type MediaTypes = 'oci' | 'docker';
+
+const COMPRESS: Record<Compression, (tar: Buffer) => Buffer> = { gzip: gzipSync, zstd: zstdCompressSync, none: (tar) => tar };
+
+const MEDIA_TYPES = {
+  oci: {
+    index: OCI_INDEX,
+    manifest: OCI_MANIFEST,
+    config: 'application/vnd.oci.image.config.v1+json',
+    layer: { gzip: 'application/vnd.oci.image.layer.v1.tar+gzip', zstd: 'application/vnd.oci.image.layer.v1.tar+zstd', none: 'application/vnd.oci.image.layer.v1.tar' },
+  },
+  docker: {
+    index: 'application/vnd.docker.distribution.manifest.list.v2+json',
+    manifest: 'application/vnd.docker.distribution.manifest.v2+json',
+    config: 'application/vnd.docker.container.image.v1+json',
+    layer: { gzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip', none: 'application/vnd.docker.image.rootfs.diff.tar', zstd: undefined },
+  },
+} as const;
+
 /** The files of an OCI layout by relative path, and a way to add blobs to it. */
 class LayoutFiles {
   readonly files = new Map<string, Buffer>([['oci-layout', json({ imageLayoutVersion: '1.0.0' })]]);
@@ -53,6 +75,17 @@ class LayoutFiles {
     const blob = this.files.get(`blobs/${digest.replace(':', '/')}`);
     if (!blob) throw new Error(`no blob ${digest} in the layout being built`);
     return blob.length;
+  }
+
+  /** Store one image's layers (compressed as asked), config and manifest; media types of `kind`. */
+  image(layers: readonly Layer[], config: Buffer, compression: Compression, kind: MediaTypes): { manifest: Descriptor; config: Digest; layerDigests: Digest[] } {
+    const types = MEDIA_TYPES[kind];
+    const layerType = types.layer[compression];
+    if (!layerType) throw new Error(`${kind} media types have no ${compression} layer type: use OCI media types for ${compression} layers`);
+    const configDescriptor = this.put(config, types.config);
+    const blobs = layers.map((l) => this.put(COMPRESS[compression](l.tar), layerType));
+    const manifest = this.put(json({ schemaVersion: 2, mediaType: types.manifest, config: configDescriptor, layers: blobs }), types.manifest);
+    return { manifest, config: configDescriptor.digest, layerDigests: blobs.map((b) => b.digest) };
   }
 
   index(manifests: readonly Descriptor[]): void {
@@ -85,8 +118,10 @@ export interface MultiPlatformOptions {
   readonly tag?: string;
   /** Give every platform the same base layer (below its own layer), as images built FROM one base do. */
   readonly sharedBase?: boolean;
-  /** Store layers gzip-compressed (default true, as registries hold them). */
-  readonly gzip?: boolean;
+  /** How layers are stored (default gzip, as registries hold them). */
+  readonly compression?: Compression;
+  /** OCI media types (default) or Docker's: a manifest list of schema 2 manifests. */
+  readonly mediaTypes?: MediaTypes;
   /** Bytes of random data per layer (default 1024). */
   readonly layerBytes?: number;
   /** Default linux/amd64 and linux/arm64. */
@@ -96,6 +131,7 @@ export interface MultiPlatformOptions {
 /** One platform's image inside an index. */
 export interface PlatformImage extends OciImage {
   readonly platform: Platform;
+  readonly manifestMediaType: string;
   readonly manifestSize: number;
   /** Uncompressed layers (base first) and their diff_ids, as the config lists them. */
   readonly layers: readonly Layer[];
@@ -105,6 +141,8 @@ export interface PlatformImage extends OciImage {
 export interface MultiPlatformImage {
   readonly tag: string;
   readonly index: Digest;
+  /** application/vnd.oci.image.index.v1+json, or Docker's manifest list type. */
+  readonly indexMediaType: string;
   readonly indexSize: number;
   /** In the index's order. */
   readonly images: readonly PlatformImage[];
@@ -114,27 +152,27 @@ export interface MultiPlatformImage {
 
 /** The index blob and everything it names, with index.json naming the index by its tag. */
 export function multiPlatformFiles(options: MultiPlatformOptions = {}): { files: Map<string, Buffer>; image: MultiPlatformImage; indexDescriptor: Descriptor } {
-  const { tag = 'latest', gzip = true, layerBytes = 1024, platforms = [AMD64, ARM64] } = options;
+  const { tag = 'latest', compression = 'gzip', mediaTypes = 'oci', layerBytes = 1024, platforms = [AMD64, ARM64] } = options;
   const layout = new LayoutFiles();
   const base = options.sharedBase ? randomLayer(layerBytes, 'base.bin') : undefined;
   const images = platforms.map((platform): PlatformImage => {
     const layers = [...(base ? [base] : []), randomLayer(layerBytes, `${platform.architecture}.bin`)];
     const config = imageConfig(layers, { architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}) });
-    const { files, image } = ociFiles({ layers, gzip, config });
-    layout.merge(files);
-    return { ...image, platform, manifestSize: layout.size(image.manifest), layers, diffIds: layers.map((l) => l.diffId) };
+    const { manifest, ...image } = layout.image(layers, config, compression, mediaTypes);
+    return { ...image, manifest: manifest.digest, manifestSize: manifest.size, manifestMediaType: manifest.mediaType, platform, layers, diffIds: layers.map((l) => l.diffId) };
   });
+  const indexMediaType = MEDIA_TYPES[mediaTypes].index;
   const index = layout.put(
     json({
       schemaVersion: 2,
-      mediaType: OCI_INDEX,
-      manifests: images.map((i) => ({ mediaType: OCI_MANIFEST, digest: i.manifest, size: i.manifestSize, platform: i.platform })),
+      mediaType: indexMediaType,
+      manifests: images.map((i) => ({ mediaType: i.manifestMediaType, digest: i.manifest, size: i.manifestSize, platform: i.platform })),
     }),
-    OCI_INDEX,
+    indexMediaType,
   );
   const indexDescriptor = { ...index, annotations: { [REF_NAME]: tag } };
   layout.index([indexDescriptor]);
-  return { files: layout.files, image: { tag, index: index.digest, indexSize: index.size, images, sharedBase: base }, indexDescriptor };
+  return { files: layout.files, image: { tag, index: index.digest, indexMediaType, indexSize: index.size, images, sharedBase: base }, indexDescriptor };
 }
 
 /** Write an OCI layout directory holding a multi-platform index tagged `tag` (`oci:DIR:TAG`). */
@@ -151,14 +189,23 @@ export interface ArchiveOf<T> {
 }
 
 /**
- * A multi-platform oci-archive made by the real skopeo (`copy --all` from an OCI layout,
- * which keeps the index and every child byte for byte), tagged `tag`.
+ * A multi-platform oci-archive, tagged `tag`. With OCI media types it is made by the real
+ * skopeo (`copy --all` from an OCI layout keeps the index and every child byte for byte,
+ * zstd layers included). With Docker media types the layout is put in a tar by hand:
+ * skopeo 1.9.3 ignores index.json entries that are not OCI types ("no descriptor found
+ * for reference"), though docker 25+ and buildx write such entries for Docker manifest lists.
  */
 export async function multiPlatformOciArchive(dir: string, options: MultiPlatformOptions = {}): Promise<ArchiveOf<MultiPlatformImage>> {
   await mkdir(dir, { recursive: true });
-  const layout = await mkdtemp(path.join(dir, 'oci-'));
+  const name = `multi-platform-${randomBytes(4).toString('hex')}`;
+  const file = path.join(dir, `${name}.oci.tar`);
+  if (options.mediaTypes === 'docker') {
+    const { files, image } = multiPlatformFiles(options);
+    await writeTar(file, ociEntries(files));
+    return { file, image };
+  }
+  const layout = path.join(dir, name);
   const image = await writeMultiPlatformLayout(layout, options);
-  const file = path.join(dir, `multi-platform-${path.basename(layout)}.oci.tar`);
   await skopeo(['copy', '--quiet', '--all', `oci:${layout}:${image.tag}`, `oci-archive:${file}:${image.tag}`]);
   await rm(layout, { recursive: true, force: true });
   return { file, image };
@@ -170,12 +217,15 @@ export async function multiPlatformOciArchive(dir: string, options: MultiPlatfor
  * support copying multiple images as a group"): it writes one image, the host's platform
  * unless `platform` picks another (`--override-arch`/`--override-os`). The archive is
  * skopeo's legacy layout, with the chosen platform's config and uncompressed layers.
+ * OCI media types with gzip or uncompressed layers only: skopeo reads no Docker types from
+ * an OCI layout and writes no zstd layer into a docker-archive.
  */
 export async function multiPlatformDockerArchive(
   dir: string,
   options: MultiPlatformOptions & { readonly name?: string; readonly platform?: Platform } = {},
 ): Promise<ArchiveOf<MultiPlatformImage> & { readonly chosen: PlatformImage }> {
   const { name = 'acme/app', platform = AMD64 } = options;
+  if (options.mediaTypes === 'docker' || options.compression === 'zstd') throw new Error('skopeo 1.9.3 cannot make a docker-archive from Docker media types in an OCI layout, nor of zstd layers');
   await mkdir(dir, { recursive: true });
   const layout = await mkdtemp(path.join(dir, 'oci-'));
   const image = await writeMultiPlatformLayout(layout, options);
@@ -245,8 +295,6 @@ export async function writeDockerSaveMultiPlatform(file: string, options: Docker
 
 // ---------------------------------------------------------------------------- zstd
 
-export const OCI_LAYER_ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd';
-
 export interface ZstdImage extends OciImage {
   readonly tag: string;
   /** Uncompressed layers and their diff_ids, as the config lists them. */
@@ -282,9 +330,7 @@ export async function zstdOciArchive(dir: string, options: ZstdOptions = {}): Pr
     await skopeo(['copy', '--quiet', '--dest-compress-format', 'zstd', `oci:${layout}:${tag}`, `oci-archive:${file}:${tag}`]);
   } else {
     const files = new LayoutFiles();
-    const config = files.put(imageConfig(layers), 'application/vnd.oci.image.config.v1+json');
-    const blobs = layers.map((l) => files.put(zstdCompressSync(l.tar), OCI_LAYER_ZSTD));
-    const manifest = files.put(json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: blobs }), OCI_MANIFEST);
+    const { manifest } = files.image(layers, imageConfig(layers), 'zstd', 'oci');
     files.index([{ ...manifest, annotations: { [REF_NAME]: tag } }]);
     await writeLayoutFiles(layout, files.files);
     await skopeo(['copy', '--quiet', `oci:${layout}:${tag}`, `oci-archive:${file}:${tag}`]);

@@ -28,6 +28,8 @@ const digestOf = (text: string): string => `sha256:${createHash('sha256').update
 /** skopeo prints what it read; digests are over the exact bytes, so strip nothing. */
 const raw = (ref: string, ...global: string[]): Promise<string> => skopeo([...global, 'inspect', '--raw', ref]);
 const config = (ref: string, ...global: string[]): Promise<string> => skopeo([...global, 'inspect', '--config', '--raw', ref]);
+/** A blob of an archive holding an OCI layout, as text. */
+const blob = async (file: string, digest: string): Promise<string> => (await execa('tar', ['xOf', file, `blobs/${digest.replace(':', '/')}`], { stripFinalNewline: false })).stdout;
 const arch = (a: string) => ['--override-os', 'linux', '--override-arch', a];
 
 describe('multi-platform fixtures', () => {
@@ -66,6 +68,31 @@ describe('multi-platform fixtures', () => {
     for (const child of image.images) {
       for (const digest of [child.manifest, child.config, ...child.layerDigests]) assert.ok(listing.includes(`blobs/${digest.replace(':', '/')}`), digest);
     }
+  });
+
+  it('multiPlatformOciArchive with zstd layers: skopeo copy --all keeps them too', async (t) => {
+    const dir = await tempDir(t);
+    const { file, image } = await multiPlatformOciArchive(dir, { compression: 'zstd', sharedBase: true });
+    assert.equal(digestOf(await raw(`oci-archive:${file}:latest`)), image.index);
+    const text = await blob(file, image.images[1]!.manifest);
+    assert.equal(digestOf(text), image.images[1]!.manifest);
+    const arm = JSON.parse(text);
+    assert.deepEqual(arm.layers.map((l: any) => l.mediaType), ['application/vnd.oci.image.layer.v1.tar+zstd', 'application/vnd.oci.image.layer.v1.tar+zstd']);
+  });
+
+  it('multiPlatformOciArchive with Docker media types: a manifest list of schema 2 manifests, which skopeo 1.9.3 cannot find in index.json', async (t) => {
+    const dir = await tempDir(t);
+    const { file, image } = await multiPlatformOciArchive(dir, { mediaTypes: 'docker' });
+    assert.equal(image.indexMediaType, 'application/vnd.docker.distribution.manifest.list.v2+json');
+    const index = JSON.parse((await execa('tar', ['xOf', file, 'index.json'])).stdout);
+    assert.equal(index.manifests[0].mediaType, image.indexMediaType);
+    const list = JSON.parse(await blob(file, image.index));
+    assert.equal(list.mediaType, image.indexMediaType);
+    assert.deepEqual(list.manifests.map((m: any) => m.mediaType), ['application/vnd.docker.distribution.manifest.v2+json', 'application/vnd.docker.distribution.manifest.v2+json']);
+    const child = JSON.parse(await blob(file, image.images[0]!.manifest));
+    assert.equal(child.config.mediaType, 'application/vnd.docker.container.image.v1+json');
+    assert.equal(child.layers[0].mediaType, 'application/vnd.docker.image.rootfs.diff.tar.gzip');
+    await assert.rejects(raw(`oci-archive:${file}:latest`), /no descriptor found for reference/);
   });
 
   it('multiPlatformDockerArchive: skopeo keeps one platform (the one asked for); copy --all to docker-archive is refused', async (t) => {
@@ -125,8 +152,8 @@ describe('zstd fixtures', () => {
       assert.equal(digestOf(text), image.manifest);
       const manifest = JSON.parse(text);
       assert.deepEqual(manifest.layers.map((l: any) => [l.mediaType, l.digest]), [['application/vnd.oci.image.layer.v1.tar+zstd', image.layerDigests[0]]]);
-      const blob = (await execa('tar', ['xOf', file, `blobs/${image.layerDigests[0]!.replace(':', '/')}`], { encoding: 'buffer' })).stdout;
-      assert.equal(Buffer.from(blob.subarray(0, 4)).toString('hex'), '28b52ffd', 'a zstd frame');
+      const layer = (await execa('tar', ['xOf', file, `blobs/${image.layerDigests[0]!.replace(':', '/')}`], { encoding: 'buffer' })).stdout;
+      assert.equal(Buffer.from(layer.subarray(0, 4)).toString('hex'), '28b52ffd', 'a zstd frame');
       assert.deepEqual(JSON.parse(await config(`oci-archive:${file}:z`)).rootfs.diff_ids, image.diffIds);
       // skopeo decompresses the layers (--dest-decompress works for dir: only): the bytes are real zstd of the layer tars.
       const plain = path.join(dir, 'plain');
@@ -153,7 +180,7 @@ describe('attached artifact fixtures', () => {
     assert.equal(digestOf(JSON.stringify(signature)), image.signature.manifest);
     assert.equal(signature.layers[0].mediaType, COSIGN_SIMPLESIGNING);
     assert.match(signature.layers[0].annotations[COSIGN_SIGNATURE_ANNOTATION], /^[A-Za-z0-9+/]+=*$/);
-    const payload = JSON.parse((await execa('tar', ['xOf', file, `blobs/${image.signature.layer.replace(':', '/')}`])).stdout);
+    const payload = JSON.parse(await blob(file, image.signature.layer));
     assert.equal(payload.critical.image['docker-manifest-digest'], image.image.manifest);
     const attestation = JSON.parse(await raw(`oci-archive:${file}:${image.attestation.tag}`));
     assert.equal(attestation.layers[0].mediaType, 'application/vnd.dsse.envelope.v1+json');
@@ -162,7 +189,7 @@ describe('attached artifact fixtures', () => {
     const entry = index.manifests.find((m: any) => m.digest === image.referrer.manifest);
     assert.equal(entry.annotations, undefined, 'the referrer has no ref name, as oras writes it');
     assert.equal(entry.artifactType, image.referrer.artifactType);
-    const referrer = JSON.parse((await execa('tar', ['xOf', file, `blobs/${image.referrer.manifest.replace(':', '/')}`])).stdout);
+    const referrer = JSON.parse(await blob(file, image.referrer.manifest));
     assert.deepEqual(referrer.subject, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.image.manifest, size: image.image.manifestSize });
     assert.equal(referrer.config.mediaType, 'application/vnd.oci.empty.v1+json');
     assert.equal(referrer.config.digest, digestOf(EMPTY_JSON.toString()));
