@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { execa } from 'execa';
@@ -30,6 +31,15 @@ const raw = (ref: string, ...global: string[]): Promise<string> => skopeo([...gl
 const config = (ref: string, ...global: string[]): Promise<string> => skopeo([...global, 'inspect', '--config', '--raw', ref]);
 /** A blob of an archive holding an OCI layout, as text. */
 const blob = async (file: string, digest: string): Promise<string> => (await execa('tar', ['xOf', file, `blobs/${digest.replace(':', '/')}`], { stripFinalNewline: false })).stdout;
+/** A monolithic blob upload (POST then PUT ?digest=), the registry API's simplest. */
+async function pushBlob(registry: string, name: string, digest: string, data: Buffer): Promise<void> {
+  const start = await fetch(`${registry}v2/${name}/blobs/uploads/`, { method: 'POST' });
+  assert.equal(start.status, 202, await start.text());
+  const location = new URL(start.headers.get('location')!, registry);
+  location.searchParams.set('digest', digest);
+  const done = await fetch(location, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: data });
+  assert.equal(done.status, 201, await done.text());
+}
 const arch = (a: string) => ['--override-os', 'linux', '--override-arch', a];
 
 describe('multi-platform fixtures', () => {
@@ -212,6 +222,16 @@ describe('docker-registry 2.8 and these images', () => {
     }
     const pushed = proxy.requests.length;
 
+    // How 2.8 stores an index: the tag links to the index; the index and each child get a
+    // revision link; configs and layers (not manifests) get _layers links.
+    const repo = path.join(dir, 'registry/docker/registry/v2/repositories/acme/multi');
+    const hex = (d: string) => d.slice('sha256:'.length);
+    assert.equal(await readFile(path.join(repo, '_manifests/tags/latest/current/link'), 'utf8'), multi.image.index);
+    assert.deepEqual(await readdir(path.join(repo, '_manifests/tags/latest/index/sha256')), [hex(multi.image.index)]);
+    const children = multi.image.images;
+    assert.deepEqual((await readdir(path.join(repo, '_manifests/revisions/sha256'))).sort(), [multi.image.index, ...children.map((i) => i.manifest)].map(hex).sort());
+    assert.deepEqual((await readdir(path.join(repo, '_layers/sha256'))).sort(), [...new Set(children.flatMap((i) => [i.config, ...i.layerDigests]))].map(hex).sort());
+
     assert.equal(digestOf(await raw(`docker://${proxy.host}/acme/multi:latest`, '--tls-verify=false')), multi.image.index);
     const [get] = proxy.requests.slice(pushed).filter((r) => r.path === '/v2/acme/multi/manifests/latest');
     assert.equal(get!.contentType, 'application/vnd.oci.image.index.v1+json');
@@ -237,6 +257,21 @@ describe('docker-registry 2.8 and these images', () => {
     const manifest = await fetch(`${registry.url}v2/acme/app/manifests/sbom`, { headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
     assert.equal(manifest.status, 404);
     assert.match(await manifest.text(), /OCI manifest found, but accept header does not support OCI manifests/);
+
+    // An untagged referrer, pushed by digest as oras pushes one: accepted, linked as a revision only.
+    const untagged = await attachedOciArchive(dir);
+    await skopeo(['copy', '--quiet', '--dest-tls-verify=false', `oci-archive:${untagged.file}:latest`, `docker://${registry.host}/acme/other:latest`]);
+    const referrer = untagged.image.referrer;
+    for (const digest of [referrer.config, referrer.layer]) await pushBlob(registry.url, 'acme/other', digest, Buffer.from(await blob(untagged.file, digest)));
+    const put = await fetch(`${registry.url}v2/acme/other/manifests/${referrer.manifest}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      body: await blob(untagged.file, referrer.manifest),
+    });
+    assert.equal(put.status, 201, await put.text());
+    assert.equal(digestOf(await raw(`docker://${registry.host}/acme/other@${referrer.manifest}`, '--tls-verify=false')), referrer.manifest);
+    const tags = (await (await fetch(`${registry.url}v2/acme/other/tags/list`)).json()) as { tags: string[] };
+    assert.deepEqual(tags.tags, ['latest'], 'not a tag');
 
     const referrers = await fetch(`${registry.url}v2/acme/app/referrers/${image.image.manifest}`);
     assert.equal(referrers.status, 404, 'Distribution 2.8 has no referrers API');
