@@ -249,6 +249,12 @@ export interface DockerSaveMultiPlatformOptions extends MultiPlatformOptions {
    * `docker pull --platform` of one platform: containerd's exporter skips missing content.
    */
   readonly present?: readonly Platform[];
+  /**
+   * Registry host the image was pulled from, if it was: containerd labels pulled content and
+   * the exporter copies the label onto the index.json entry as
+   * containerd.io/distribution.source.<host> = <repository path>.
+   */
+  readonly pulledFrom?: string;
 }
 
 const samePlatform = (a: Platform, b: Platform): boolean => a.os === b.os && a.architecture === b.architecture && (a.variant ?? '') === (b.variant ?? '');
@@ -274,7 +280,8 @@ export async function writeDockerSaveMultiPlatform(file: string, options: Docker
     for (const digest of [i.manifest, i.config, ...i.layerDigests]) keep.add(`blobs/${digest.replace(':', '/')}`);
   }
   const fullName = `docker.io/${name.includes('/') ? '' : 'library/'}${name}:${image.tag}`;
-  const index = { ...indexDescriptor, annotations: { 'io.containerd.image.name': fullName, [REF_NAME]: image.tag } };
+  const source = options.pulledFrom ? { [`containerd.io/distribution.source.${options.pulledFrom}`]: fullName.slice('docker.io/'.length, -`:${image.tag}`.length) } : {};
+  const index = { ...indexDescriptor, annotations: { ...source, 'io.containerd.image.name': fullName, [REF_NAME]: image.tag } };
   const manifestJson = [
     { Config: `blobs/${chosen.config.replace(':', '/')}`, RepoTags: [`${name}:${image.tag}`], Layers: chosen.layerDigests.map((d) => `blobs/${d.replace(':', '/')}`) },
   ];
@@ -375,8 +382,12 @@ export interface Attached {
 
 export interface AttachedImage {
   readonly tag: string;
-  /** The image the others are attached to (single platform, gzip layers). */
-  readonly image: OciImage & { readonly manifestSize: number; readonly diffIds: readonly Digest[] };
+  /** What the others are attached to: the image manifest, or the index with `multiPlatform`. */
+  readonly subject: Descriptor;
+  /** The single-platform image (gzip layers), unless `multiPlatform`. */
+  readonly image?: OciImage & { readonly manifestSize: number; readonly diffIds: readonly Digest[] };
+  /** The index, with `multiPlatform`. */
+  readonly index?: MultiPlatformImage;
   /** cosign's signature manifest, tagged sha256-<hex>.sig. */
   readonly signature: Attached;
   /** cosign's attestation manifest, tagged sha256-<hex>.att. */
@@ -393,6 +404,8 @@ export interface AttachedOptions {
   readonly artifactType?: string;
   /** Tag the referrer too; oras leaves it untagged (an index.json entry without a ref name). */
   readonly referrerTag?: string;
+  /** Sign a multi-platform index instead (what `cosign sign` of a tag naming an index signs). */
+  readonly multiPlatform?: MultiPlatformOptions;
 }
 
 /**
@@ -404,18 +417,30 @@ export interface AttachedOptions {
  *   writes for it (empty architecture/os, diff_ids = the payload digest); .att is the same
  *   with a DSSE envelope layer (application/vnd.dsse.envelope.v1+json) and a predicateType
  *   annotation. The signatures are random bytes: shaped like cosign's, not verifiable.
+ *   With `multiPlatform` the subject is an index, as when cosign signs a multi-platform tag.
  * - an OCI 1.1 artifact manifest: artifactType, the empty config (application/vnd.oci.empty.v1+json,
  *   the 2 bytes `{}`, carried inline as `data` as oras writes it), one layer and a `subject`
- *   naming the image manifest. In index.json it is an entry without a ref name, as oras-go's
+ *   naming the image manifest (or index). In index.json it is an entry without a ref name, as oras-go's
  *   OCI store writes every manifest it is given (content/oci/oci.go saveIndex).
  */
 export function attachedFiles(options: AttachedOptions = {}): { files: Map<string, Buffer>; image: AttachedImage } {
   const { tag = 'latest', repository = 'registry.example.com/acme/app', artifactType = EXAMPLE_SBOM } = options;
-  const layers = [randomLayer(1024)];
-  const base = ociFiles({ layers, gzip: true });
   const layout = new LayoutFiles();
-  layout.merge(base.files);
-  const subject: Descriptor = { mediaType: OCI_MANIFEST, digest: base.image.manifest, size: layout.size(base.image.manifest) };
+  let subject: Descriptor;
+  let single: AttachedImage['image'];
+  let index: MultiPlatformImage | undefined;
+  if (options.multiPlatform) {
+    const multi = multiPlatformFiles({ ...options.multiPlatform, tag });
+    layout.merge(multi.files);
+    index = multi.image;
+    subject = { mediaType: index.indexMediaType, digest: index.index, size: index.indexSize };
+  } else {
+    const layers = [randomLayer(1024)];
+    const base = ociFiles({ layers, gzip: true });
+    layout.merge(base.files);
+    subject = { mediaType: OCI_MANIFEST, digest: base.image.manifest, size: layout.size(base.image.manifest) };
+    single = { ...base.image, manifestSize: subject.size, diffIds: layers.map((l) => l.diffId) };
+  }
   const fakeSignature = () => randomBytes(64).toString('base64');
 
   // go-containerregistry's config for an image made of `payload` alone (mutate.Append on empty.Image).
@@ -489,8 +514,7 @@ export function attachedFiles(options: AttachedOptions = {}): { files: Map<strin
     { mediaType: OCI_MANIFEST, digest: attestation.manifest, size: attestation.size, ...refName(attestation.tag) },
     { mediaType: OCI_MANIFEST, digest: referrer.manifest, size: referrer.size, artifactType, ...refName(referrer.tag) },
   ]);
-  const image = { ...base.image, manifestSize: subject.size, diffIds: layers.map((l) => l.diffId) };
-  return { files: layout.files, image: { tag, image, signature, attestation, referrer } };
+  return { files: layout.files, image: { tag, subject, image: single, index, signature, attestation, referrer } };
 }
 
 /** Write the layout of `attachedFiles` under `dir` (`oci:DIR:TAG` for each tag). */

@@ -19,6 +19,7 @@ import {
   multiPlatformOciArchive,
   skopeo,
   writeDockerSaveMultiPlatform,
+  writeAttachedLayout,
   writeMultiPlatformLayout,
   zstdOciArchive,
 } from '../helpers/modern-images.ts';
@@ -124,8 +125,21 @@ describe('multi-platform fixtures', () => {
   it('writeDockerSaveMultiPlatform: skopeo reads manifest.json (the host image) and the OCI index beside it', async (t) => {
     const dir = await tempDir(t);
     const file = path.join(dir, 'save.tar');
-    const image = await writeDockerSaveMultiPlatform(file, { name: 'acme/app', host: ARM64 });
+    const image = await writeDockerSaveMultiPlatform(file, { name: 'acme/app', host: ARM64, pulledFrom: 'docker.io' });
     assert.equal(digestOf(await raw(`oci-archive:${file}:latest`)), image.index);
+    const index = JSON.parse((await execa('tar', ['xOf', file, 'index.json'])).stdout);
+    assert.deepEqual(index.manifests, [
+      {
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        digest: image.index,
+        size: image.indexSize,
+        annotations: {
+          'containerd.io/distribution.source.docker.io': 'acme/app',
+          'io.containerd.image.name': 'docker.io/acme/app:latest',
+          'org.opencontainers.image.ref.name': 'latest',
+        },
+      },
+    ]);
     const manifest = JSON.parse(await raw(`docker-archive:${file}`));
     assert.equal(manifest.config.digest, image.images[1]!.config, 'manifest.json describes the host platform');
     // skopeo 1.9.3 decompresses such a layer and reports its diff_id and uncompressed size.
@@ -182,16 +196,16 @@ describe('attached artifact fixtures', () => {
   it('attachedOciArchive: the image, cosign .sig/.att tags and an untagged OCI 1.1 referrer in one index.json', async (t) => {
     const dir = await tempDir(t);
     const { file, image } = await attachedOciArchive(dir);
-    const hex = image.image.manifest.slice('sha256:'.length);
+    const hex = image.subject.digest.slice('sha256:'.length);
     assert.equal(image.signature.tag, `sha256-${hex}.sig`);
     assert.equal(image.attestation.tag, `sha256-${hex}.att`);
-    assert.equal(digestOf(await raw(`oci-archive:${file}:latest`)), image.image.manifest);
+    assert.equal(digestOf(await raw(`oci-archive:${file}:latest`)), image.subject.digest);
     const signature = JSON.parse(await raw(`oci-archive:${file}:${image.signature.tag}`));
     assert.equal(digestOf(JSON.stringify(signature)), image.signature.manifest);
     assert.equal(signature.layers[0].mediaType, COSIGN_SIMPLESIGNING);
     assert.match(signature.layers[0].annotations[COSIGN_SIGNATURE_ANNOTATION], /^[A-Za-z0-9+/]+=*$/);
     const payload = JSON.parse(await blob(file, image.signature.layer));
-    assert.equal(payload.critical.image['docker-manifest-digest'], image.image.manifest);
+    assert.equal(payload.critical.image['docker-manifest-digest'], image.subject.digest);
     const attestation = JSON.parse(await raw(`oci-archive:${file}:${image.attestation.tag}`));
     assert.equal(attestation.layers[0].mediaType, 'application/vnd.dsse.envelope.v1+json');
 
@@ -200,12 +214,34 @@ describe('attached artifact fixtures', () => {
     assert.equal(entry.annotations, undefined, 'the referrer has no ref name, as oras writes it');
     assert.equal(entry.artifactType, image.referrer.artifactType);
     const referrer = JSON.parse(await blob(file, image.referrer.manifest));
-    assert.deepEqual(referrer.subject, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.image.manifest, size: image.image.manifestSize });
+    assert.deepEqual(referrer.subject, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.subject.digest, size: image.subject.size });
     assert.equal(referrer.config.mediaType, 'application/vnd.oci.empty.v1+json');
     assert.equal(referrer.config.digest, digestOf(EMPTY_JSON.toString()));
     // skopeo 1.9.3 names layout entries by tag only: an untagged one cannot be copied out.
     await assert.rejects(raw(`oci-archive:${file}`), /more than one image in oci, choose an image/);
     await assert.rejects(raw(`oci-archive:${file}:@${image.referrer.manifest}`), /Invalid image @sha256/);
+  });
+});
+
+describe('attached artifact fixtures on an index', () => {
+  it('writeAttachedLayout with multiPlatform: the signature and the referrer name the index; skopeo pushes index and .sig to docker-registry', async (t) => {
+    const dir = await tempDir(t);
+    const layout = path.join(dir, 'layout');
+    const image = await writeAttachedLayout(layout, { multiPlatform: { sharedBase: true } });
+    assert.equal(image.subject.digest, image.index!.index);
+    assert.equal(image.subject.mediaType, 'application/vnd.oci.image.index.v1+json');
+    assert.equal(image.signature.tag, `sha256-${image.index!.index.slice('sha256:'.length)}.sig`);
+    assert.equal(digestOf(await raw(`oci:${layout}:latest`)), image.index!.index);
+    const payload = JSON.parse(await readFile(path.join(layout, 'blobs', image.signature.layer.replace(':', '/')), 'utf8'));
+    assert.equal(payload.critical.image['docker-manifest-digest'], image.index!.index);
+    const referrer = JSON.parse(await readFile(path.join(layout, 'blobs', image.referrer.manifest.replace(':', '/')), 'utf8'));
+    assert.deepEqual(referrer.subject, image.subject);
+
+    const registry = await startStockRegistry(t, `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/registry\nhttp:\n  addr: 127.0.0.1:5000\n`);
+    await skopeo(['copy', '--quiet', '--all', '--dest-tls-verify=false', `oci:${layout}:latest`, `docker://${registry.host}/acme/app:latest`]);
+    await skopeo(['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:${image.signature.tag}`, `docker://${registry.host}/acme/app:${image.signature.tag}`]);
+    assert.equal(digestOf(await raw(`docker://${registry.host}/acme/app:latest`, '--tls-verify=false')), image.index!.index);
+    assert.equal(digestOf(await raw(`docker://${registry.host}/acme/app:${image.signature.tag}`, '--tls-verify=false')), image.signature.manifest);
   });
 });
 
@@ -273,7 +309,7 @@ describe('docker-registry 2.8 and these images', () => {
     const tags = (await (await fetch(`${registry.url}v2/acme/other/tags/list`)).json()) as { tags: string[] };
     assert.deepEqual(tags.tags, ['latest'], 'not a tag');
 
-    const referrers = await fetch(`${registry.url}v2/acme/app/referrers/${image.image.manifest}`);
+    const referrers = await fetch(`${registry.url}v2/acme/app/referrers/${image.subject.digest}`);
     assert.equal(referrers.status, 404, 'Distribution 2.8 has no referrers API');
     assert.equal(await referrers.text(), '404 page not found\n', 'an unknown route, not an OCI error');
   });
