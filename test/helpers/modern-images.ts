@@ -190,8 +190,8 @@ export interface ArchiveOf<T> {
 
 /**
  * A multi-platform oci-archive, tagged `tag`. With OCI media types it is made by the real
- * skopeo (`copy --all` from an OCI layout keeps the index and every child byte for byte,
- * zstd layers included). With Docker media types the layout is put in a tar by hand:
+ * skopeo (`copy --all --dest-oci-accept-uncompressed-layers` from an OCI layout keeps the
+ * index and every child byte for byte, whatever the layers' compression). With Docker media types the layout is put in a tar by hand:
  * skopeo 1.9.3 ignores index.json entries that are not OCI types ("no descriptor found
  * for reference"), though docker 25+ and buildx write such entries for Docker manifest lists.
  */
@@ -206,7 +206,8 @@ export async function multiPlatformOciArchive(dir: string, options: MultiPlatfor
   }
   const layout = path.join(dir, name);
   const image = await writeMultiPlatformLayout(layout, options);
-  await skopeo(['copy', '--quiet', '--all', `oci:${layout}:${image.tag}`, `oci-archive:${file}:${image.tag}`]);
+  // Without the flag skopeo gzips uncompressed layers on the way (new digests throughout).
+  await skopeo(['copy', '--quiet', '--all', '--dest-oci-accept-uncompressed-layers', `oci:${layout}:${image.tag}`, `oci-archive:${file}:${image.tag}`]);
   await rm(layout, { recursive: true, force: true });
   return { file, image };
 }

@@ -81,15 +81,19 @@ describe('multi-platform fixtures', () => {
     }
   });
 
-  it('multiPlatformOciArchive with zstd layers: skopeo copy --all keeps them too', async (t) => {
-    const dir = await tempDir(t);
-    const { file, image } = await multiPlatformOciArchive(dir, { compression: 'zstd', sharedBase: true });
-    assert.equal(digestOf(await raw(`oci-archive:${file}:latest`)), image.index);
-    const text = await blob(file, image.images[1]!.manifest);
-    assert.equal(digestOf(text), image.images[1]!.manifest);
-    const arm = JSON.parse(text);
-    assert.deepEqual(arm.layers.map((l: any) => l.mediaType), ['application/vnd.oci.image.layer.v1.tar+zstd', 'application/vnd.oci.image.layer.v1.tar+zstd']);
-  });
+  for (const [compression, layerType] of [
+    ['zstd', 'application/vnd.oci.image.layer.v1.tar+zstd'],
+    ['none', 'application/vnd.oci.image.layer.v1.tar'],
+  ] as const) {
+    it(`multiPlatformOciArchive with ${compression} layers: skopeo copy --all keeps them too`, async (t) => {
+      const dir = await tempDir(t);
+      const { file, image } = await multiPlatformOciArchive(dir, { compression, sharedBase: true });
+      assert.equal(digestOf(await raw(`oci-archive:${file}:latest`)), image.index);
+      const text = await blob(file, image.images[1]!.manifest);
+      assert.equal(digestOf(text), image.images[1]!.manifest);
+      assert.deepEqual(JSON.parse(text).layers.map((l: any) => l.mediaType), [layerType, layerType]);
+    });
+  }
 
   it('multiPlatformOciArchive with Docker media types: a manifest list of schema 2 manifests, which skopeo 1.9.3 cannot find in index.json', async (t) => {
     const dir = await tempDir(t);
