@@ -103,7 +103,8 @@ export async function writeLayoutFiles(dir: string, files: ReadonlyMap<string, B
 
 /** Run skopeo, saying which command failed and what it printed. */
 export async function skopeo(args: readonly string[]): Promise<string> {
-  const result = await execa('skopeo', ['--insecure-policy', ...args], { reject: false, all: true });
+  // stdout as printed: `inspect --raw` prints the exact bytes, whose digest tests compare.
+  const result = await execa('skopeo', ['--insecure-policy', ...args], { reject: false, all: true, stripFinalNewline: false });
   if (result.exitCode !== 0) throw new Error(`skopeo ${args.join(' ')} failed (${result.exitCode}):\n${result.all}`);
   return result.stdout;
 }

@@ -27,7 +27,7 @@ import {
 // The fixtures are only worth something if the real skopeo reads them as the builders say.
 
 const digestOf = (text: string): string => `sha256:${createHash('sha256').update(text).digest('hex')}`;
-/** skopeo prints what it read; digests are over the exact bytes, so strip nothing. */
+/** What skopeo read, byte for byte (digests are over the exact bytes). */
 const raw = (ref: string, ...global: string[]): Promise<string> => skopeo([...global, 'inspect', '--raw', ref]);
 const config = (ref: string, ...global: string[]): Promise<string> => skopeo([...global, 'inspect', '--config', '--raw', ref]);
 /** A blob of an archive holding an OCI layout, as text. */
