@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { zstdCompressSync } from 'node:zlib';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { execa } from 'execa';
 import type { Digest } from '../../src/image/model.ts';
 import { imageConfig, ociEntries, ociFiles, randomLayer, writeOciLayout, writeTar, type Layer, type OciImage } from './archives.ts';
@@ -35,6 +35,28 @@ export interface Platform {
   readonly variant?: string;
 }
 
+/** How layer blobs are stored. */
+export type Compression = 'gzip' | 'zstd' | 'none';
+/** OCI media types, or Docker's (schema 2 and manifest lists, as older buildx and docker push wrote). */
+export type MediaTypes = 'oci' | 'docker';
+
+const COMPRESS: Record<Compression, (tar: Buffer) => Buffer> = { gzip: gzipSync, zstd: zstdCompressSync, none: (tar) => tar };
+
+const MEDIA_TYPES = {
+  oci: {
+    index: OCI_INDEX,
+    manifest: OCI_MANIFEST,
+    config: 'application/vnd.oci.image.config.v1+json',
+    layer: { gzip: 'application/vnd.oci.image.layer.v1.tar+gzip', zstd: 'application/vnd.oci.image.layer.v1.tar+zstd', none: 'application/vnd.oci.image.layer.v1.tar' },
+  },
+  docker: {
+    index: 'application/vnd.docker.distribution.manifest.list.v2+json',
+    manifest: 'application/vnd.docker.distribution.manifest.v2+json',
+    config: 'application/vnd.docker.container.image.v1+json',
+    layer: { gzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip', none: 'application/vnd.docker.image.rootfs.diff.tar', zstd: undefined },
+  },
+} as const;
+
 /** The files of an OCI layout by relative path, and a way to add blobs to it. */
 class LayoutFiles {
   readonly files = new Map<string, Buffer>([['oci-layout', json({ imageLayoutVersion: '1.0.0' })]]);
@@ -55,6 +77,17 @@ class LayoutFiles {
     return blob.length;
   }
 
+  /** Store one image's layers (compressed as asked), config and manifest; media types of `kind`. */
+  image(layers: readonly Layer[], config: Buffer, compression: Compression, kind: MediaTypes): { manifest: Descriptor; config: Digest; layerDigests: Digest[] } {
+    const types = MEDIA_TYPES[kind];
+    const layerType = types.layer[compression];
+    if (!layerType) throw new Error(`${kind} media types have no ${compression} layer type: use OCI media types for ${compression} layers`);
+    const configDescriptor = this.put(config, types.config);
+    const blobs = layers.map((l) => this.put(COMPRESS[compression](l.tar), layerType));
+    const manifest = this.put(json({ schemaVersion: 2, mediaType: types.manifest, config: configDescriptor, layers: blobs }), types.manifest);
+    return { manifest, config: configDescriptor.digest, layerDigests: blobs.map((b) => b.digest) };
+  }
+
   index(manifests: readonly Descriptor[]): void {
     this.files.set('index.json', json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
   }
@@ -70,7 +103,8 @@ export async function writeLayoutFiles(dir: string, files: ReadonlyMap<string, B
 
 /** Run skopeo, saying which command failed and what it printed. */
 export async function skopeo(args: readonly string[]): Promise<string> {
-  const result = await execa('skopeo', ['--insecure-policy', ...args], { reject: false, all: true });
+  // stdout as printed: `inspect --raw` prints the exact bytes, whose digest tests compare.
+  const result = await execa('skopeo', ['--insecure-policy', ...args], { reject: false, all: true, stripFinalNewline: false });
   if (result.exitCode !== 0) throw new Error(`skopeo ${args.join(' ')} failed (${result.exitCode}):\n${result.all}`);
   return result.stdout;
 }
@@ -85,8 +119,10 @@ export interface MultiPlatformOptions {
   readonly tag?: string;
   /** Give every platform the same base layer (below its own layer), as images built FROM one base do. */
   readonly sharedBase?: boolean;
-  /** Store layers gzip-compressed (default true, as registries hold them). */
-  readonly gzip?: boolean;
+  /** How layers are stored (default gzip, as registries hold them). */
+  readonly compression?: Compression;
+  /** OCI media types (default) or Docker's: a manifest list of schema 2 manifests. */
+  readonly mediaTypes?: MediaTypes;
   /** Bytes of random data per layer (default 1024). */
   readonly layerBytes?: number;
   /** Default linux/amd64 and linux/arm64. */
@@ -96,6 +132,7 @@ export interface MultiPlatformOptions {
 /** One platform's image inside an index. */
 export interface PlatformImage extends OciImage {
   readonly platform: Platform;
+  readonly manifestMediaType: string;
   readonly manifestSize: number;
   /** Uncompressed layers (base first) and their diff_ids, as the config lists them. */
   readonly layers: readonly Layer[];
@@ -105,6 +142,8 @@ export interface PlatformImage extends OciImage {
 export interface MultiPlatformImage {
   readonly tag: string;
   readonly index: Digest;
+  /** application/vnd.oci.image.index.v1+json, or Docker's manifest list type. */
+  readonly indexMediaType: string;
   readonly indexSize: number;
   /** In the index's order. */
   readonly images: readonly PlatformImage[];
@@ -114,27 +153,27 @@ export interface MultiPlatformImage {
 
 /** The index blob and everything it names, with index.json naming the index by its tag. */
 export function multiPlatformFiles(options: MultiPlatformOptions = {}): { files: Map<string, Buffer>; image: MultiPlatformImage; indexDescriptor: Descriptor } {
-  const { tag = 'latest', gzip = true, layerBytes = 1024, platforms = [AMD64, ARM64] } = options;
+  const { tag = 'latest', compression = 'gzip', mediaTypes = 'oci', layerBytes = 1024, platforms = [AMD64, ARM64] } = options;
   const layout = new LayoutFiles();
   const base = options.sharedBase ? randomLayer(layerBytes, 'base.bin') : undefined;
   const images = platforms.map((platform): PlatformImage => {
     const layers = [...(base ? [base] : []), randomLayer(layerBytes, `${platform.architecture}.bin`)];
     const config = imageConfig(layers, { architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}) });
-    const { files, image } = ociFiles({ layers, gzip, config });
-    layout.merge(files);
-    return { ...image, platform, manifestSize: layout.size(image.manifest), layers, diffIds: layers.map((l) => l.diffId) };
+    const { manifest, ...image } = layout.image(layers, config, compression, mediaTypes);
+    return { ...image, manifest: manifest.digest, manifestSize: manifest.size, manifestMediaType: manifest.mediaType, platform, layers, diffIds: layers.map((l) => l.diffId) };
   });
+  const indexMediaType = MEDIA_TYPES[mediaTypes].index;
   const index = layout.put(
     json({
       schemaVersion: 2,
-      mediaType: OCI_INDEX,
-      manifests: images.map((i) => ({ mediaType: OCI_MANIFEST, digest: i.manifest, size: i.manifestSize, platform: i.platform })),
+      mediaType: indexMediaType,
+      manifests: images.map((i) => ({ mediaType: i.manifestMediaType, digest: i.manifest, size: i.manifestSize, platform: i.platform })),
     }),
-    OCI_INDEX,
+    indexMediaType,
   );
   const indexDescriptor = { ...index, annotations: { [REF_NAME]: tag } };
   layout.index([indexDescriptor]);
-  return { files: layout.files, image: { tag, index: index.digest, indexSize: index.size, images, sharedBase: base }, indexDescriptor };
+  return { files: layout.files, image: { tag, index: index.digest, indexMediaType, indexSize: index.size, images, sharedBase: base }, indexDescriptor };
 }
 
 /** Write an OCI layout directory holding a multi-platform index tagged `tag` (`oci:DIR:TAG`). */
@@ -151,15 +190,25 @@ export interface ArchiveOf<T> {
 }
 
 /**
- * A multi-platform oci-archive made by the real skopeo (`copy --all` from an OCI layout,
- * which keeps the index and every child byte for byte), tagged `tag`.
+ * A multi-platform oci-archive, tagged `tag`. With OCI media types it is made by the real
+ * skopeo (`copy --all --dest-oci-accept-uncompressed-layers` from an OCI layout keeps the
+ * index and every child byte for byte, whatever the layers' compression). With Docker media types the layout is put in a tar by hand:
+ * skopeo 1.9.3 ignores index.json entries that are not OCI types ("no descriptor found
+ * for reference"), though docker 25+ and buildx write such entries for Docker manifest lists.
  */
 export async function multiPlatformOciArchive(dir: string, options: MultiPlatformOptions = {}): Promise<ArchiveOf<MultiPlatformImage>> {
   await mkdir(dir, { recursive: true });
-  const layout = await mkdtemp(path.join(dir, 'oci-'));
+  const name = `multi-platform-${randomBytes(4).toString('hex')}`;
+  const file = path.join(dir, `${name}.oci.tar`);
+  if (options.mediaTypes === 'docker') {
+    const { files, image } = multiPlatformFiles(options);
+    await writeTar(file, ociEntries(files));
+    return { file, image };
+  }
+  const layout = path.join(dir, name);
   const image = await writeMultiPlatformLayout(layout, options);
-  const file = path.join(dir, `multi-platform-${path.basename(layout)}.oci.tar`);
-  await skopeo(['copy', '--quiet', '--all', `oci:${layout}:${image.tag}`, `oci-archive:${file}:${image.tag}`]);
+  // Without the flag skopeo gzips uncompressed layers on the way (new digests throughout).
+  await skopeo(['copy', '--quiet', '--all', '--dest-oci-accept-uncompressed-layers', `oci:${layout}:${image.tag}`, `oci-archive:${file}:${image.tag}`]);
   await rm(layout, { recursive: true, force: true });
   return { file, image };
 }
@@ -170,12 +219,15 @@ export async function multiPlatformOciArchive(dir: string, options: MultiPlatfor
  * support copying multiple images as a group"): it writes one image, the host's platform
  * unless `platform` picks another (`--override-arch`/`--override-os`). The archive is
  * skopeo's legacy layout, with the chosen platform's config and uncompressed layers.
+ * OCI media types with gzip or uncompressed layers only: skopeo reads no Docker types from
+ * an OCI layout and writes no zstd layer into a docker-archive.
  */
 export async function multiPlatformDockerArchive(
   dir: string,
   options: MultiPlatformOptions & { readonly name?: string; readonly platform?: Platform } = {},
 ): Promise<ArchiveOf<MultiPlatformImage> & { readonly chosen: PlatformImage }> {
   const { name = 'acme/app', platform = AMD64 } = options;
+  if (options.mediaTypes === 'docker' || options.compression === 'zstd') throw new Error('skopeo 1.9.3 cannot make a docker-archive from Docker media types in an OCI layout, nor of zstd layers');
   await mkdir(dir, { recursive: true });
   const layout = await mkdtemp(path.join(dir, 'oci-'));
   const image = await writeMultiPlatformLayout(layout, options);
@@ -199,6 +251,12 @@ export interface DockerSaveMultiPlatformOptions extends MultiPlatformOptions {
    * `docker pull --platform` of one platform: containerd's exporter skips missing content.
    */
   readonly present?: readonly Platform[];
+  /**
+   * Registry host the image was pulled from, if it was: containerd labels pulled content and
+   * the exporter copies the label onto the index.json entry as
+   * containerd.io/distribution.source.<host> = <repository path>.
+   */
+  readonly pulledFrom?: string;
 }
 
 const samePlatform = (a: Platform, b: Platform): boolean => a.os === b.os && a.architecture === b.architecture && (a.variant ?? '') === (b.variant ?? '');
@@ -224,7 +282,8 @@ export async function writeDockerSaveMultiPlatform(file: string, options: Docker
     for (const digest of [i.manifest, i.config, ...i.layerDigests]) keep.add(`blobs/${digest.replace(':', '/')}`);
   }
   const fullName = `docker.io/${name.includes('/') ? '' : 'library/'}${name}:${image.tag}`;
-  const index = { ...indexDescriptor, annotations: { 'io.containerd.image.name': fullName, [REF_NAME]: image.tag } };
+  const source = options.pulledFrom ? { [`containerd.io/distribution.source.${options.pulledFrom}`]: fullName.slice('docker.io/'.length, -`:${image.tag}`.length) } : {};
+  const index = { ...indexDescriptor, annotations: { ...source, 'io.containerd.image.name': fullName, [REF_NAME]: image.tag } };
   const manifestJson = [
     { Config: `blobs/${chosen.config.replace(':', '/')}`, RepoTags: [`${name}:${image.tag}`], Layers: chosen.layerDigests.map((d) => `blobs/${d.replace(':', '/')}`) },
   ];
@@ -244,8 +303,6 @@ export async function writeDockerSaveMultiPlatform(file: string, options: Docker
 }
 
 // ---------------------------------------------------------------------------- zstd
-
-export const OCI_LAYER_ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd';
 
 export interface ZstdImage extends OciImage {
   readonly tag: string;
@@ -282,9 +339,7 @@ export async function zstdOciArchive(dir: string, options: ZstdOptions = {}): Pr
     await skopeo(['copy', '--quiet', '--dest-compress-format', 'zstd', `oci:${layout}:${tag}`, `oci-archive:${file}:${tag}`]);
   } else {
     const files = new LayoutFiles();
-    const config = files.put(imageConfig(layers), 'application/vnd.oci.image.config.v1+json');
-    const blobs = layers.map((l) => files.put(zstdCompressSync(l.tar), OCI_LAYER_ZSTD));
-    const manifest = files.put(json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: blobs }), OCI_MANIFEST);
+    const { manifest } = files.image(layers, imageConfig(layers), 'zstd', 'oci');
     files.index([{ ...manifest, annotations: { [REF_NAME]: tag } }]);
     await writeLayoutFiles(layout, files.files);
     await skopeo(['copy', '--quiet', `oci:${layout}:${tag}`, `oci-archive:${file}:${tag}`]);
@@ -329,8 +384,12 @@ export interface Attached {
 
 export interface AttachedImage {
   readonly tag: string;
-  /** The image the others are attached to (single platform, gzip layers). */
-  readonly image: OciImage & { readonly manifestSize: number; readonly diffIds: readonly Digest[] };
+  /** What the others are attached to: the image manifest, or the index with `multiPlatform`. */
+  readonly subject: Descriptor;
+  /** The single-platform image (gzip layers), unless `multiPlatform`. */
+  readonly image?: OciImage & { readonly manifestSize: number; readonly diffIds: readonly Digest[] };
+  /** The index, with `multiPlatform`. */
+  readonly index?: MultiPlatformImage;
   /** cosign's signature manifest, tagged sha256-<hex>.sig. */
   readonly signature: Attached;
   /** cosign's attestation manifest, tagged sha256-<hex>.att. */
@@ -347,6 +406,8 @@ export interface AttachedOptions {
   readonly artifactType?: string;
   /** Tag the referrer too; oras leaves it untagged (an index.json entry without a ref name). */
   readonly referrerTag?: string;
+  /** Sign a multi-platform index instead (what `cosign sign` of a tag naming an index signs). */
+  readonly multiPlatform?: MultiPlatformOptions;
 }
 
 /**
@@ -358,18 +419,30 @@ export interface AttachedOptions {
  *   writes for it (empty architecture/os, diff_ids = the payload digest); .att is the same
  *   with a DSSE envelope layer (application/vnd.dsse.envelope.v1+json) and a predicateType
  *   annotation. The signatures are random bytes: shaped like cosign's, not verifiable.
+ *   With `multiPlatform` the subject is an index, as when cosign signs a multi-platform tag.
  * - an OCI 1.1 artifact manifest: artifactType, the empty config (application/vnd.oci.empty.v1+json,
  *   the 2 bytes `{}`, carried inline as `data` as oras writes it), one layer and a `subject`
- *   naming the image manifest. In index.json it is an entry without a ref name, as oras-go's
+ *   naming the image manifest (or index). In index.json it is an entry without a ref name, as oras-go's
  *   OCI store writes every manifest it is given (content/oci/oci.go saveIndex).
  */
 export function attachedFiles(options: AttachedOptions = {}): { files: Map<string, Buffer>; image: AttachedImage } {
   const { tag = 'latest', repository = 'registry.example.com/acme/app', artifactType = EXAMPLE_SBOM } = options;
-  const layers = [randomLayer(1024)];
-  const base = ociFiles({ layers, gzip: true });
   const layout = new LayoutFiles();
-  layout.merge(base.files);
-  const subject: Descriptor = { mediaType: OCI_MANIFEST, digest: base.image.manifest, size: layout.size(base.image.manifest) };
+  let subject: Descriptor;
+  let single: AttachedImage['image'];
+  let index: MultiPlatformImage | undefined;
+  if (options.multiPlatform) {
+    const multi = multiPlatformFiles({ ...options.multiPlatform, tag });
+    layout.merge(multi.files);
+    index = multi.image;
+    subject = { mediaType: index.indexMediaType, digest: index.index, size: index.indexSize };
+  } else {
+    const layers = [randomLayer(1024)];
+    const base = ociFiles({ layers, gzip: true });
+    layout.merge(base.files);
+    subject = { mediaType: OCI_MANIFEST, digest: base.image.manifest, size: layout.size(base.image.manifest) };
+    single = { ...base.image, manifestSize: subject.size, diffIds: layers.map((l) => l.diffId) };
+  }
   const fakeSignature = () => randomBytes(64).toString('base64');
 
   // go-containerregistry's config for an image made of `payload` alone (mutate.Append on empty.Image).
@@ -443,8 +516,7 @@ export function attachedFiles(options: AttachedOptions = {}): { files: Map<strin
     { mediaType: OCI_MANIFEST, digest: attestation.manifest, size: attestation.size, ...refName(attestation.tag) },
     { mediaType: OCI_MANIFEST, digest: referrer.manifest, size: referrer.size, artifactType, ...refName(referrer.tag) },
   ]);
-  const image = { ...base.image, manifestSize: subject.size, diffIds: layers.map((l) => l.diffId) };
-  return { files: layout.files, image: { tag, image, signature, attestation, referrer } };
+  return { files: layout.files, image: { tag, subject, image: single, index, signature, attestation, referrer } };
 }
 
 /** Write the layout of `attachedFiles` under `dir` (`oci:DIR:TAG` for each tag). */
