@@ -124,16 +124,16 @@ test('what travels with an image: cosign .sig and .att tags and an OCI 1.1 refer
   const world = await makeWorld(t, { storage: 'file' });
   const { file, image } = await attachedOciArchive(await tempDir(t), { tag: '1.0' });
   const report = await push(world, 'acme/signed', file);
-  assert.equal(report.v2.manifests['1.0'], image.image.manifest);
-  const sigTag = cosignTag(image.image.manifest, 'sig');
+  assert.equal(report.v2.manifests['1.0'], image.subject.digest);
+  const sigTag = cosignTag(image.subject.digest, 'sig');
   assert.equal(report.v2.manifests[sigTag], image.signature.manifest);
-  assert.equal(report.v2.manifests[cosignTag(image.image.manifest, 'att')], image.attestation.manifest);
+  assert.equal(report.v2.manifests[cosignTag(image.subject.digest, 'att')], image.attestation.manifest);
 
   const served = await startServe(t, world);
   await served.ready();
   const sig = Buffer.from((await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${served.host}/acme/signed:${sigTag}`)).stdout);
   assert.equal(sha256(sig), image.signature.manifest, 'the signature by its cosign tag');
-  const referrers = await fetch(`${served.url}/v2/acme/signed/referrers/${image.image.manifest}`);
+  const referrers = await fetch(`${served.url}/v2/acme/signed/referrers/${image.subject.digest}`);
   assert.equal(referrers.status, 200);
   const listed = (await referrers.json()) as { manifests: { digest: string; artifactType?: string }[] };
   assert.deepEqual(listed.manifests.map((m) => [m.digest, m.artifactType]), [[image.referrer.manifest, image.referrer.artifactType]]);

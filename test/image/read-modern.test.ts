@@ -54,7 +54,7 @@ describe('the archive\'s own manifests (the manifest-first view)', () => {
     const { file, image } = await attachedOciArchive(await tempDir(t), { tag: '1.0' });
     const repo = await readArchive(file, { workDir: await tempDir(t) });
     assert.deepEqual([...repo.tags.keys()], ['1.0'], 'only the image has a v1 view');
-    assert.equal(repo.manifests?.get(`${image.image.manifest.replace(':', '-')}.sig`)?.digest, image.signature.manifest);
-    assert.deepEqual(repo.referrers?.map((r) => [r.digest, r.subject]), [[image.referrer.manifest, image.image.manifest]]);
+    assert.equal(repo.manifests?.get(`${image.subject.digest.replace(':', '-')}.sig`)?.digest, image.signature.manifest);
+    assert.deepEqual(repo.referrers?.map((r) => [r.digest, r.subject]), [[image.referrer.manifest, image.subject.digest]]);
   });
 });
