@@ -164,6 +164,9 @@ test('what travels with an image: cosign .sig and .att tags and an OCI 1.1 refer
 
 test('images Docker v1 cannot carry — zstd layers, an index without linux/amd64 — go to the v2 layouts byte for byte, with a warning, and no v1 image', async (t) => {
   const world = await makeWorld(t, { storage: 'file' });
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  await editConfig(world, (text) => text.replace(/^registry_url = .*$/m, `registry_url = ${url}`).replace(/^storage = file$/m, `storage = file\npublic_url = ${url}/`));
   const dir = await tempDir(t);
   const zstd = await zstdOciArchive(dir, { tag: '1.0' });
   const pushed = await world.raas(['push', 'acme', 'acme/zstd', '--file', zstd.file, '--json']);
@@ -177,7 +180,8 @@ test('images Docker v1 cannot carry — zstd layers, an index without linux/amd6
   assert.equal(armRun.code, 0, armRun.stderr);
   assert.match(armRun.stderr, /no linux\/amd64 image in this index \(found: linux\/arm64\)/);
 
-  const served = await startServe(t, world);
+  await git(world.configDir, 'pull', '-q');
+  const served = await startServe(t, world, ['--listen', `127.0.0.1:${port}`]);
   await served.ready();
   const pulled = await tempDir(t, 'raas-pulled-');
   await skopeo('copy', '--quiet', '--src-tls-verify=false', `docker://${served.host}/acme/zstd:1.0`, `dir:${pulled}`);
@@ -190,5 +194,7 @@ test('images Docker v1 cannot carry — zstd layers, an index without linux/amd6
   // Docker v1 clients get no image: no v1 tag was published.
   const v1 = JSON.parse(await git(world.craneRemote, 'show', 'HEAD:crane/data/acme-acme-zstd.json')) as { images: unknown[]; tags: Record<string, string> };
   assert.deepEqual([v1.images, v1.tags], [[], {}]);
+  const checked = await status(world);
+  assert.equal(checked.code, 0, JSON.stringify(checked.failed));
   assert.equal(await served.stop(), 0);
 });
