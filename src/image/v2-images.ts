@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import type { LayerHost } from './hosted.ts';
 import type { LayerDigester } from './layer-digests.ts';
 import { layerFacts, type LayerFacts } from './layer-facts.ts';
-import { imagesOf, type ArchivedImage, type ArchivedManifest, type Digest, type ImageConfig, type ImageRepository, type LayerSource, type Platform, type V1Image } from './model.ts';
+import { imagesOf, type ArchivedImage, type ArchivedIndex, type ArchivedManifest, type Digest, type ImageConfig, type ImageRepository, type LayerSource, type V1Image } from './model.ts';
 import { DOCKER_MANIFEST } from './media-types.ts';
 import { buildManifest, configFromV1 } from './schema2.ts';
 
@@ -16,23 +16,14 @@ export interface V2Layer {
   readonly v1Id: string | undefined;
 }
 
-/** One image manifest the v2 layouts store: its bytes, config and layers. */
-export interface V2Image {
-  readonly kind: 'image';
-  readonly mediaType: string;
-  readonly digest: Digest;
-  readonly bytes: Buffer;
-  readonly platform: Platform | undefined;
+/** One image manifest the v2 layouts store: the archive's (or one built), with its layers as they are described. */
+export interface V2Image extends Omit<ArchivedImage, 'config' | 'layers' | 'subject'> {
   readonly config: ImageConfig;
   readonly layers: readonly V2Layer[];
 }
 
 /** An image index (or manifest list) and the manifests it lists, all stored. */
-export interface V2Index {
-  readonly kind: 'index';
-  readonly mediaType: string;
-  readonly digest: Digest;
-  readonly bytes: Buffer;
+export interface V2Index extends Omit<ArchivedIndex, 'manifests'> {
   readonly manifests: readonly V2Image[];
 }
 

@@ -2,6 +2,7 @@ import { access, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { execa } from 'execa';
+import { startDaemon } from './daemon.ts';
 import { tempDir } from './git.ts';
 
 export const CONTAINERD = '/usr/bin/containerd';
@@ -47,19 +48,7 @@ export async function startContainerd(t: TestContext): Promise<PrivateContainerd
     ].join('\n'),
   );
   const { AWS_CA_BUNDLE: _unset, ...inherited } = process.env;
-  const child = execa(CONTAINERD, ['--config', config], { env: inherited, extendEnv: false, reject: false, all: true, stdin: 'ignore' });
-  let log = '';
-  let exited: number | undefined;
-  void child.then((r) => {
-    exited = r.exitCode ?? -1;
-  });
-  child.all?.setEncoding('utf8').on('data', (chunk: string) => {
-    log += chunk;
-  });
-  t.after(async () => {
-    child.kill('SIGTERM');
-    await child;
-  });
+  const daemon = startDaemon(t, CONTAINERD, ['--config', config]);
   const ctr = async (args: readonly string[]): Promise<string> => {
     const result = await execa(CTR, ['--address', address, ...args], { reject: false, all: true, env: inherited, extendEnv: false });
     if (result.exitCode !== 0) throw new Error(`ctr ${args.join(' ')} failed (${result.exitCode}):\n${result.all}`);
@@ -67,12 +56,12 @@ export async function startContainerd(t: TestContext): Promise<PrivateContainerd
   };
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (exited !== undefined) throw new Error(`containerd exited (${exited}):\n${log}`);
+    if (daemon.exited() !== undefined) throw new Error(`containerd exited (${daemon.exited()}):\n${daemon.log()}`);
     // ctr waits for a socket that is not there yet, so look for the socket first.
     const listening = await access(address).then(() => true, () => false);
     if (listening && (await ctr(['version']).then(() => true, () => false))) break;
-    if (Date.now() > deadline) throw new Error(`containerd did not answer on ${address} within 15 s:\n${log}`);
+    if (Date.now() > deadline) throw new Error(`containerd did not answer on ${address} within 15 s:\n${daemon.log()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { ctr, log: () => log };
+  return { ctr, log: daemon.log };
 }

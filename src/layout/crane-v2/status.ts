@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
-import { isDigest, sha256Hex, toDigest } from '../../image/digest.ts';
+import { sha256Hex, toDigest } from '../../image/digest.ts';
+import { imageManifestDescriptors, indexDescriptors, type StoredDescriptor } from '../../image/manifest-json.ts';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../../image/media-types.ts';
-import type { Digest } from '../../image/model.ts';
 import type { ListedObject, Store } from '../../storage/store.ts';
 import { attempt, check, some, type Check } from '../../status/checks.ts';
 import type { PublishedImage, PublishedV2 } from '../../status/deployed.ts';
@@ -17,12 +17,6 @@ import { blobKey, manifestKey, manifestListKey, tagsListKey, v2Prefix } from './
  * /v2/. Existence is decided by the one listing of the app's prefix; only the manifests
  * are read (where clients read them), to learn which blobs they reference.
  */
-
-interface Descriptor {
-  readonly digest: Digest;
-  readonly size: unknown;
-  readonly urls?: unknown;
-}
 
 /** What the layout holds for the file's tags and digests, and what is wrong with it. */
 interface Layout {
@@ -99,14 +93,14 @@ async function readLayout(ctx: ImageContext, store: Store, flat: string, v2: Pub
     else if (bytes) manifests.set(digest, { key, bytes });
   })));
   // Lists (version 4): by tag and by digest, each naming manifests that must be stored by digest.
-  const lists = new Map<string, { key: string; children: Descriptor[] }>();
+  const lists = new Map<string, { key: string; children: StoredDescriptor[] }>();
   const readList = async (key: string, digest: string | undefined, tag: string | undefined) => {
     const bytes = await read(key);
     if (!bytes) return;
     const actual = toDigest(sha256Hex(bytes));
     if (digest !== undefined && actual !== digest) return void problems.push(`manifest list ${key} holds other bytes (${actual})`);
     if (tag !== undefined) tagDigests.set(tag, actual);
-    const children = parseIndex(bytes);
+    const children = indexDescriptors(bytes);
     if (!children) return void problems.push(`manifest list ${key} is not a Docker manifest list or OCI index`);
     lists.set(actual, { key, children });
   };
@@ -136,7 +130,7 @@ async function readLayout(ctx: ImageContext, store: Store, flat: string, v2: Pub
   const blobs = new Set<string>();
   const foreign = new Set<string>();
   for (const [digest, { key, bytes }] of manifests) {
-    const descriptors = parseManifest(bytes);
+    const descriptors = imageManifestDescriptors(bytes);
     if (!descriptors) {
       problems.push(`manifest ${key} is not an image manifest (Docker schema 2 or OCI)`);
       unread += 1;
@@ -163,37 +157,6 @@ async function readLayout(ctx: ImageContext, store: Store, flat: string, v2: Pub
     manifests: manifests.size, blobs: blobs.size, foreign: foreign.size,
     complete: unread === 0 && !missing.some((key) => key.startsWith(manifestKey(flat, '')) || key.startsWith(manifestListKey(flat, ''))),
   };
-}
-
-const isDescriptor = (d: unknown): d is Descriptor => typeof d === 'object' && d !== null && typeof (d as Descriptor).digest === 'string' && isDigest((d as Descriptor).digest);
-
-/** The manifests a list or OCI index names; undefined when the bytes are not one. */
-function parseIndex(bytes: Buffer): Descriptor[] | undefined {
-  let index: unknown;
-  try {
-    index = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  const m = index as { schemaVersion?: unknown; mediaType?: unknown; manifests?: unknown };
-  if (typeof m !== 'object' || m === null || m.schemaVersion !== 2 || !Array.isArray(m.manifests)) return undefined;
-  if (m.mediaType !== undefined && m.mediaType !== DOCKER_MANIFEST_LIST && m.mediaType !== OCI_INDEX) return undefined;
-  return m.manifests.every(isDescriptor) ? m.manifests : undefined;
-}
-
-/** The config descriptor, then the layers; undefined when the bytes are not a schema 2 or OCI image manifest. */
-function parseManifest(bytes: Buffer): Descriptor[] | undefined {
-  let manifest: unknown;
-  try {
-    manifest = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  const m = manifest as { schemaVersion?: unknown; mediaType?: unknown; config?: unknown; layers?: unknown };
-  if (typeof m !== 'object' || m === null || m.schemaVersion !== 2 || !Array.isArray(m.layers)) return undefined;
-  if (m.mediaType !== DOCKER_MANIFEST && m.mediaType !== OCI_MANIFEST && m.mediaType !== undefined) return undefined;
-  const descriptors = [m.config, ...m.layers];
-  return descriptors.every(isDescriptor) ? descriptors : undefined;
 }
 
 function objectsCheck(ctx: ImageContext, store: Store, image: PublishedImage, v2: PublishedV2, layout: Layout): Check {

@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import { isDigest, sha256Hex, toDigest } from '../../image/digest.ts';
+import { imageManifestDescriptors, indexDescriptors } from '../../image/manifest-json.ts';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../../image/media-types.ts';
 import type { Digest } from '../../image/model.ts';
 import type { ListedObject, Store } from '../../storage/store.ts';
@@ -76,7 +77,7 @@ export async function checkDistributionImage(ctx: DistributionContext, image: Di
       failures.push(`${key} holds other bytes than manifest ${digest}`);
       return undefined;
     }
-    const children = indexManifests(got.body);
+    const children = indexDescriptors(got.body)?.map((d) => d.digest);
     if (children) {
       // An index: each manifest it lists is a revision of the repository, with its blobs.
       const blobsOfChildren: Descriptor[] = [];
@@ -143,36 +144,10 @@ async function readLink(store: Store, key: string): Promise<Digest | undefined> 
   return text !== undefined && isDigest(text) ? text : undefined;
 }
 
-/** The digests of the manifests a Docker manifest list or OCI index lists; undefined for anything else. */
-function indexManifests(bytes: Buffer): Digest[] | undefined {
-  let m: unknown;
-  try {
-    m = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  const index = m as { schemaVersion?: unknown; mediaType?: unknown; manifests?: unknown };
-  if (typeof m !== 'object' || m === null || index.schemaVersion !== 2 || !Array.isArray(index.manifests)) return undefined;
-  if (index.mediaType !== undefined && index.mediaType !== DOCKER_MANIFEST_LIST && index.mediaType !== OCI_INDEX) return undefined;
-  const digests = index.manifests.map((d: unknown) => (typeof d === 'object' && d !== null ? (d as { digest?: unknown }).digest : undefined));
-  return digests.every((d): d is Digest => typeof d === 'string' && isDigest(d)) ? digests : undefined;
-}
-
-/** The config, then the layers, of a Docker schema 2 or OCI image manifest; undefined for anything else. */
+/** The config and layers of an image manifest, each with the size a registry checks; undefined for anything else. */
 export function imageManifestBlobs(bytes: Buffer): Descriptor[] | undefined {
-  let m: unknown;
-  try {
-    m = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  const manifest = m as { schemaVersion?: unknown; mediaType?: unknown; config?: unknown; layers?: unknown };
-  if (typeof m !== 'object' || m === null || manifest.schemaVersion !== 2 || !Array.isArray(manifest.layers)) return undefined;
-  if (manifest.mediaType !== undefined && manifest.mediaType !== DOCKER_MANIFEST && manifest.mediaType !== OCI_MANIFEST) return undefined;
-  const descriptors = [manifest.config, ...manifest.layers];
-  const valid = (d: unknown): d is Descriptor =>
-    typeof d === 'object' && d !== null && typeof (d as Descriptor).digest === 'string' && isDigest((d as Descriptor).digest) && Number.isSafeInteger((d as Descriptor).size);
-  return descriptors.every(valid) ? descriptors : undefined;
+  const descriptors = imageManifestDescriptors(bytes);
+  return descriptors?.every((d) => Number.isSafeInteger(d.size)) ? (descriptors as Descriptor[]) : undefined;
 }
 
 /** Each tag as a client pulls it: the registry answers its manifest with the digest storage holds. */
