@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import { containerdUnavailable, startContainerd } from '../helpers/containerd.ts';
 import { startStockRegistry, type StockRegistry } from '../helpers/docker-registry.ts';
 import { git, tempDir } from '../helpers/git.ts';
-import { ARM64, attachedOciArchive, cosignTag, multiPlatformOciArchive, OCI_INDEX, OCI_MANIFEST, zstdOciArchive, type MultiPlatformImage } from '../helpers/modern-images.ts';
+import { ARM64, attachedOciArchive, cosignTag, multiPlatformOciArchive, OCI_INDEX, OCI_MANIFEST, writeDockerSaveMultiPlatform, zstdOciArchive, type MultiPlatformImage } from '../helpers/modern-images.ts';
 import { editConfig } from '../helpers/registry.ts';
 import { freePort, skopeo, startServe } from '../helpers/serve.ts';
 import { makeWorld, type World } from '../helpers/world.ts';
@@ -109,9 +109,15 @@ test('a two-platform OCI index through raas serve (Crane v2 layout, version 4 me
   assert.deepEqual(deployed['schema2_data'], [amd64.manifest, arm64.manifest].sort());
 
   await git(world.configDir, 'pull', '-q');
+  // docker 25+ `docker save` of a multi-platform image (an OCI layout beside manifest.json): the same, whole.
+  const saved = path.join(await tempDir(t), 'saved.tar');
+  const savedImage = await writeDockerSaveMultiPlatform(saved, { tag: '1.0', name: 'acme/saved' });
+  assert.equal((await push(world, 'acme/saved', saved)).v2.manifests['1.0'], savedImage.index);
+
   const served = await startServe(t, world, ['--listen', `127.0.0.1:${port}`]);
   await served.ready();
   await checkIndex(t, served.host, 'acme/multi', image);
+  await checkIndex(t, served.host, 'acme/saved', savedImage);
   // A client that accepts no list gets the amd64 image, as Crane's manifest_list_amd64_tags says.
   const single = await fetch(`${served.url}/v2/acme/multi/manifests/1.0`, { headers: { Accept: DOCKER_MANIFEST } });
   assert.equal(single.status, 200);
