@@ -129,16 +129,23 @@ async function readTop(reader: ImageReader, d: Descriptor): Promise<ReadTop> {
     // Indexes of indexes are not published whole; the v1 and v2 views take the linux/amd64 image, as before.
     return { archived: undefined, v1: (await readManifest(reader, await imageManifest(index, d, limits, 0), undefined)).v1 };
   }
-  const read = await Promise.all(children.map(async (c) => {
+  // One after the other: the first broken manifest is the one the error names.
+  const read: Awaited<ReturnType<typeof readManifest>>[] = [];
+  for (const c of children) {
     if (!MANIFEST_TYPES.has(c.mediaType)) index.fail(`descriptor ${c.digest}: unsupported media type ${quoteName(c.mediaType)}`);
-    return readManifest(reader, await readBlob(index, c, 'manifest', limits), c);
-  }));
+    read.push(await readManifest(reader, await readBlob(index, c, 'manifest', limits), c));
+  }
   const amd64 = read.filter((r, j) => isAmd64(children[j]!) && r.v1);
   if (amd64.length > 1) file.fail('several linux/amd64 images in this index; raas publishes one linux/amd64 image per tag to Docker v1');
   const archived: ArchivedIndex = { kind: 'index', mediaType: d.mediaType, digest: d.digest, bytes: file.bytes, manifests: read.map((r) => r.archived) };
   const found = children.map(platformOf).map((p) => p || 'no platform');
   const amd64Image = read.find((r, j) => isAmd64(children[j]!));
-  return { archived, v1: amd64[0]?.v1, noV1: amd64Image ? amd64Image.noV1 && `(its linux/amd64 image) ${amd64Image.noV1}` : 'has no linux/amd64 image', noAmd64: `entry ${quoteName(file.path)}: no linux/amd64 image in this index (found: ${found.join(', ') || 'nothing'}); no image is published for Docker v1 clients` };
+  return {
+    archived,
+    v1: amd64[0]?.v1,
+    noV1: amd64Image ? amd64Image.noV1 && `(its linux/amd64 image) ${amd64Image.noV1}` : 'has no linux/amd64 image',
+    noAmd64: `entry ${quoteName(file.path)}: no linux/amd64 image in this index (found: ${found.join(', ') || 'nothing'}); no image is published for Docker v1 clients`,
+  };
 }
 
 const platformOf = (c: Descriptor): string => [c.platform?.['os'], c.platform?.['architecture'], c.platform?.['variant']].filter(Boolean).join('/');
