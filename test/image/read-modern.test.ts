@@ -31,6 +31,14 @@ describe('the archive\'s own manifests (the manifest-first view)', () => {
     assert.equal(top.config?.digest, amd64.config, 'the v1 view is the linux/amd64 image');
   });
 
+  it('a Docker manifest list of schema 2 manifests stays Docker: its media types and digests as archived', async (t) => {
+    const { file, image } = await multiPlatformOciArchive(await tempDir(t), { tag: '1.0', mediaTypes: 'docker' });
+    const repo = await readArchive(file, { workDir: await tempDir(t) });
+    const list = repo.manifests?.get('1.0');
+    assert.deepEqual([list?.kind, list?.mediaType, list?.digest], ['index', 'application/vnd.docker.distribution.manifest.list.v2+json', image.index]);
+    assert.deepEqual(imagesOf(list!).map((m) => [m.mediaType, m.digest]), image.images.map((i) => ['application/vnd.docker.distribution.manifest.v2+json', i.manifest]));
+  });
+
   it('a docker 25+ save of a multi-platform image is read through its OCI layout, whole', async (t) => {
     const file = path.join(await tempDir(t), 'save.tar');
     const image = await writeDockerSaveMultiPlatform(file, { tag: '1.0' });
