@@ -89,3 +89,59 @@ function incompressible(): (size: number) => Buffer {
   const zeros = Buffer.alloc(CHUNK);
   return (size) => cipher.update(zeros.subarray(0, size));
 }
+
+export interface WrittenDockerArchive {
+  readonly archive: string;
+  /** name:tag of each image, as skopeo's docker-archive transport and raas's tags name them. */
+  readonly refs: readonly string[];
+  /** Per ref: the config digest and the diff_ids (the digests of the plain layer tars). */
+  readonly images: ReadonlyMap<string, { readonly config: string; readonly diffIds: readonly string[] }>;
+  readonly bytes: number;
+}
+
+const sha256 = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+/**
+ * The same case as a docker-archive, the shape `docker save` and skopeo write (manifest.json,
+ * configs, plain layer tars), which `skopeo copy docker-archive:` reads.
+ */
+export function writeDockerArchive(dir: string, spec: ExportCase): WrittenDockerArchive {
+  const archive = path.join(dir, `${spec.name}.docker.tar`);
+  const tar = openSync(archive, 'w');
+  const random = incompressible();
+  const entry = (name: string, body: Buffer): void => {
+    writeSync(tar, tarEntry({ path: name, size: body.length }));
+    writeSync(tar, body);
+    writeSync(tar, Buffer.alloc((512 - (body.length % 512)) % 512));
+  };
+  const items: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
+  const images = new Map<string, { config: string; diffIds: string[] }>();
+  let bytes = 0;
+  for (let c = 0; c < spec.chains; c++) {
+    const files: string[] = [];
+    const diffIds: string[] = [];
+    for (let l = 0; l < spec.layersPerChain; l++) {
+      const chunks = Array.from({ length: Math.ceil(spec.layerBytes / CHUNK) }, (_, i) => random(Math.min(CHUNK, spec.layerBytes - i * CHUNK)));
+      const layer = Buffer.concat([tarEntry({ path: 'data.bin', size: spec.layerBytes }), ...chunks, Buffer.alloc((512 - (spec.layerBytes % 512)) % 512), END_OF_ARCHIVE]);
+      diffIds.push(sha256(layer));
+      const file = `${sha256(layer).slice('sha256:'.length)}.tar`;
+      files.push(file);
+      entry(file, layer);
+      bytes += layer.length;
+    }
+    const config = Buffer.from(JSON.stringify({
+      architecture: 'amd64', os: 'linux', created: '2015-01-01T00:00:00Z', config: {},
+      rootfs: { type: 'layers', diff_ids: diffIds },
+      history: diffIds.map(() => ({ created: '2015-01-01T00:00:00Z', created_by: 'bench' })),
+    }));
+    const configFile = `${sha256(config).slice('sha256:'.length)}.json`;
+    entry(configFile, config);
+    const ref = `bench/${spec.name}:${spec.chains === 1 ? 'latest' : `chain${c + 1}`}`;
+    items.push({ Config: configFile, RepoTags: [ref], Layers: files });
+    images.set(ref, { config: sha256(config), diffIds });
+  }
+  entry('manifest.json', Buffer.from(JSON.stringify(items)));
+  writeSync(tar, END_OF_ARCHIVE);
+  closeSync(tar);
+  return { archive, refs: [...images.keys()], images, bytes };
+}

@@ -57,7 +57,8 @@ function childEnv(dir: string): NodeJS.ProcessEnv {
  * One raas.cfg for every run: the bucket, the storage directory and the Crane app remote
  * come from the environment (${BENCH_*}), so each run gets fresh ones without a new
  * configuration commit. ISV `bs3` stores in S3, `bfile` in a directory; both deploy to a
- * bare git repository as the Crane app (platform git), as the tests do.
+ * bare git repository as the Crane app (platform git), as the tests do. `bdist` writes
+ * Distribution's layout into a directory (platform none), for the peer case.
  */
 function raasCfg(endpoint: string): string {
   return [
@@ -82,6 +83,13 @@ function raasCfg(endpoint: string): string {
     'public_url = ${BENCH_PUBLIC_URL:-}',
     'platform = git',
     'app_remote = ${BENCH_CRANE}',
+    'registry_url = ${BENCH_REGISTRY:-http://registry.bench.invalid:5000}',
+    '',
+    // The peer case: Distribution's layout in a directory, read by docker-registry (no Crane app).
+    '[bdist]',
+    'storage = file',
+    'storage_dir = ${BENCH_DIR}',
+    'layout = distribution',
     'registry_url = ${BENCH_REGISTRY:-http://registry.bench.invalid:5000}',
     '',
   ].join('\n');

@@ -61,3 +61,11 @@ export function describeEnvironment(rounds: number): Environment {
     rounds,
   };
 }
+
+/** "github.com/docker/distribution 2.8.2+ds1", from `docker-registry --version`. */
+export function registryVersion(): string {
+  return spawnSync(SERVE.registry, ['--version'], { encoding: 'utf8' }).stdout.trim().split(' ').slice(1).join(' ');
+}
+
+/** "skopeo version 1.9.3", from `skopeo --version`. */
+export const skopeoVersion = (): string => spawnSync('skopeo', ['--version'], { encoding: 'utf8' }).stdout.trim();

@@ -4,6 +4,7 @@ import type { Environment } from './machine.ts';
 import type { CaseResult } from './push.ts';
 import type { FleetResult } from './fleet.ts';
 import { wall } from './processes.ts';
+import { peerTable, peerVerdicts, type PeerResult } from './peer.ts';
 import { serveTable, serveVerdicts, type ServeResult } from './serve.ts';
 import { FLEET_IMAGES, FLEET_ISVS, FLEET_JOBS, FLEET_LAYERS, FLEET_LAYER_BYTES, SERVE, STATUS_IMAGES, STATUS_LAYERS, STATUS_LAYER_BYTES, STATUS_PUSHERS, TARGETS } from './spec.ts';
 import type { StatusResult } from './status.ts';
@@ -124,7 +125,7 @@ export function renderServe(env: Environment, result: ServeResult): string {
 }
 
 /** Marks where BENCHMARKS.md's hand-written analysis starts; a rerun keeps it. */
-const NOTES_MARKER = '<!-- Written by hand from here on: bench/run.ts keeps this part when it rewrites the file. -->';
+export const NOTES_MARKER = '<!-- Written by hand from here on: bench/run.ts keeps this part when it rewrites the file. -->';
 const SERVE_START = '<!-- The serving case (bench/serve.ts) writes from here; a run without it keeps this part. -->';
 const SERVE_END = '<!-- End of the serving case. -->';
 
@@ -146,7 +147,7 @@ export function composeReport(file: string, main: string | undefined, serve: str
   return `${parts.join('\n\n')}\n\n${notes}`;
 }
 
-const FLEET_HEADING = '## Fleet status';
+export const FLEET_HEADING = '## Fleet status';
 
 /** BENCHMARKS.md's section for raas status --all, with its own date and versions (a run of only this case rewrites only it). */
 export function fleetSection(env: Environment, fleet: FleetResult): string {
@@ -175,24 +176,54 @@ export function fleetSection(env: Environment, fleet: FleetResult): string {
   ].join('\n');
 }
 
-/** Puts the fleet section in place of the one the file has, else before the Targets section. */
-export function withFleetSection(markdown: string, section: string): string {
-  const start = markdown.indexOf(`${FLEET_HEADING}\n`);
+/** Puts a section (a heading and what follows it) in place of the one the file has, else before `before` (or at the end). */
+export function withSection(markdown: string, section: string, before = '## Targets\n'): string {
+  const heading = section.slice(0, section.indexOf('\n'));
+  const start = markdown.indexOf(`${heading}\n`);
   if (start >= 0) {
-    const rest = markdown.slice(start + FLEET_HEADING.length);
-    const next = rest.search(/\n## |\n<!-- Written by hand/);
+    const rest = markdown.slice(start + heading.length);
+    const next = rest.search(/\n## |\n<!-- /);
     return `${markdown.slice(0, start)}${section}${next >= 0 ? rest.slice(next + 1) : ''}`;
   }
-  const targets = markdown.indexOf('## Targets\n');
-  return targets >= 0 ? `${markdown.slice(0, targets)}${section}\n${markdown.slice(targets)}` : `${markdown}\n${section}`;
+  const at = markdown.indexOf(before);
+  return at >= 0 ? `${markdown.slice(0, at)}${section}\n${markdown.slice(at)}` : `${markdown}\n${section}`;
 }
 
-/** The fleet section of an earlier BENCHMARKS.md, so a run that did not measure the fleet keeps it. */
-export function previousFleetSection(file: string): string | undefined {
+/** The section under `heading` of an earlier BENCHMARKS.md, so a run that did not measure it keeps it. */
+export function previousSection(file: string, heading: string): string | undefined {
   const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const start = old.indexOf(`${FLEET_HEADING}\n`);
+  const start = old.indexOf(`${heading}\n`);
   if (start < 0) return undefined;
-  const rest = old.slice(start + FLEET_HEADING.length);
+  const rest = old.slice(start + heading.length);
   const next = rest.search(/\n## |\n<!-- /);
-  return `${FLEET_HEADING}${next >= 0 ? rest.slice(0, next + 1) : rest}`.trimEnd() + '\n';
+  return `${heading}${next >= 0 ? rest.slice(0, next + 1) : rest}`.trimEnd() + '\n';
+}
+
+export const PEER_HEADING = '## Publishing for a stock registry';
+
+/** BENCHMARKS.md's section for the peer comparison, with its own date and versions. */
+export function peerSection(env: Environment, results: readonly PeerResult[], registryVersion: string, skopeoVersion: string): string {
+  const rounds = results[0]?.runs['raas push'].length ?? 0;
+  return [
+    PEER_HEADING,
+    '',
+    `Measured ${env.date} (raas ${env.raas}, Node ${env.node}; ${env.cpu}) against ${skopeoVersion} and Debian's docker-registry ${registryVersion}.`,
+    '',
+    'The same docker-archive (the shape `docker save` writes: plain layer tars of incompressible data) is published two',
+    'ways, alternating who goes first, into fresh directories on the same disk: `skopeo copy',
+    'docker-archive:… docker://127.0.0.1:<port>/…` of each of its images in turn into docker-registry (filesystem driver,',
+    'started before the timed run), and `raas push` with `layout = distribution` into a `file` store (no Crane app; the',
+    'push commits its record and log to the configuration repository, as a real push does). Each raas run is a first',
+    'push: it reads and hashes every layer. After every run docker-registry (started on raas\'s directory for raas)',
+    'must serve each image with the archive\'s config and every blob (for raas, the archive\'s layer digests too: skopeo',
+    'gzips each layer on its way to a registry, at its default settings), or the run fails. Wall time,',
+    `peak RSS and tool CPU from \`/usr/bin/time -v\`; registry CPU from /proc. Medians of ${rounds} rounds.`,
+    '',
+    peerTable(results),
+    '',
+    '| target | measured | |',
+    '| --- | ---: | --- |',
+    ...peerVerdicts(results).map((v) => `| ${v.target} | ${v.measured} | ${v.met ? 'met' : 'missed'} |`),
+    '',
+  ].join('\n');
 }

@@ -12,12 +12,15 @@
  * 5. Publishes 200 images × 10 layers (untimed), then times `raas status` of them all.
  * 6. Serving (bench/serve.ts): `raas serve` (file store) and Debian's docker-registry serve
  *    the same image to 64 clients, manifest HEAD+GET and blob GET, in turns.
- * 7. Makes a fleet of 50 ISVs × 20 images (bench/fleet.ts, untimed), then times
+ * 7. The peer (bench/peer.ts): (a) and (b) as docker-archives, `skopeo copy` into Debian's
+ *    docker-registry (filesystem driver) against `raas push` with `layout = distribution`
+ *    into a directory, alternating; docker-registry must serve each result intact.
+ * 8. Makes a fleet of 50 ISVs × 20 images (bench/fleet.ts, untimed), then times
  *    `raas status --all` of them all.
  * Prints the table on stdout and writes it, with the machine, the versions and the date, to
  * BENCHMARKS.md. A missed target gets a CPU profile of one raas run (bench/profile.ts).
  *
- * Options: --rounds <n> (default 3), --cases a,b,c,status,serve,fleet (a subset prints its tables
+ * Options: --rounds <n> (default 3), --cases a,b,c,status,serve,peer,fleet (a subset prints its tables
  * and writes only with --output, and then only the parts it measured: `--cases serve
  * --output BENCHMARKS.md` replaces the serving section and keeps the rest), --output <file>,
  * --no-build (measure dist/ as it is), --no-profile (skip profiling misses).
@@ -35,11 +38,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, log, seconds } from './common.ts';
 import { makeBench, type Bench } from './installation.ts';
-import { describeEnvironment, preflight } from './machine.ts';
+import { describeEnvironment, preflight, registryVersion, skopeoVersion } from './machine.ts';
 import { stopChildren } from './processes.ts';
 import { benchCase, type CaseResult } from './push.ts';
 import { benchFleet } from './fleet.ts';
-import { composeReport, fleetSection, previousFleetSection, renderMarkdown, renderServe, withFleetSection } from './report.ts';
+import { benchPeer, PEER_CASES, peerTable, peerVerdicts, type PeerResult } from './peer.ts';
+import { composeReport, FLEET_HEADING, NOTES_MARKER, fleetSection, PEER_HEADING, peerSection, previousSection, renderMarkdown, renderServe, withSection } from './report.ts';
 import { benchServe, serveTable, serveVerdicts } from './serve.ts';
 import { CASES } from './spec.ts';
 import { benchStatus } from './status.ts';
@@ -47,7 +51,7 @@ import { resultsTable, verdicts } from './verdicts.ts';
 
 // Main: one temporary directory for everything, removed however the bench ends
 
-const CASE_KEYS = ['a', 'b', 'c', 'status', 'serve', 'fleet'];
+const CASE_KEYS = ['a', 'b', 'c', 'status', 'serve', 'peer', 'fleet'];
 
 function parseOptions() {
   const { values } = parseArgs({
@@ -72,7 +76,7 @@ function parseOptions() {
 
 async function main(): Promise<void> {
   const options = parseOptions();
-  preflight(options.build, { push: ['a', 'b', 'c', 'status'].some((k) => options.wanted.has(k)), serve: options.wanted.has('serve') });
+  preflight(options.build, { push: ['a', 'b', 'c', 'status'].some((k) => options.wanted.has(k)), serve: options.wanted.has('serve') || options.wanted.has('peer') });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'raas-bench-'));
   let bench: Bench | undefined;
   let cleaning: Promise<void> | undefined;
@@ -103,17 +107,23 @@ async function main(): Promise<void> {
     const status = options.wanted.has('status') ? await benchStatus(bench) : undefined;
     const serve = options.wanted.has('serve') ? await benchServe(bench, options.rounds) : undefined;
 
+    const peer: PeerResult[] = [];
+    if (options.wanted.has('peer')) for (const spec of PEER_CASES) peer.push(await benchPeer(bench, spec, options.rounds));
     const fleet = options.wanted.has('fleet') ? await benchFleet(bench) : undefined;
 
     const measuredPush = cases.length > 0 || status !== undefined;
-    const lines = [...verdicts(cases, status), ...(serve ? serveVerdicts(serve) : [])].map((v) => `${v.met ? 'met   ' : 'MISSED'} ${v.target}: ${v.measured}`);
-    process.stdout.write(`${[...(measuredPush ? [resultsTable(cases, status)] : []), ...(serve ? [serveTable(serve)] : []), lines.join('\n')].join('\n\n')}\n`);
+    const lines = [...verdicts(cases, status), ...(serve ? serveVerdicts(serve) : []), ...peerVerdicts(peer)].map((v) => `${v.met ? 'met   ' : 'MISSED'} ${v.target}: ${v.measured}`);
+    process.stdout.write(`${[...(measuredPush ? [resultsTable(cases, status)] : []), ...(serve ? [serveTable(serve)] : []), ...(peer.length > 0 ? [peerTable(peer)] : []), lines.join('\n')].join('\n\n')}\n`);
     if (fleet) process.stdout.write(`\n${fleetSection(env, fleet)}\n`);
     if (options.output) {
       // Each section is rewritten only by a run that measured it; the rest of the file stays.
-      const fleetText = fleet ? fleetSection(env, fleet) : previousFleetSection(options.output);
-      const report = composeReport(options.output, measuredPush ? renderMarkdown(env, cases, status) : undefined, serve ? renderServe(env, serve) : undefined);
-      writeFileSync(options.output, fleetText ? withFleetSection(report, fleetText) : report);
+      const fleetText = fleet ? fleetSection(env, fleet) : previousSection(options.output, FLEET_HEADING);
+      const peerText = peer.length > 0 ? peerSection(env, peer, registryVersion(), skopeoVersion()) : previousSection(options.output, PEER_HEADING);
+      let report = composeReport(options.output, measuredPush ? renderMarkdown(env, cases, status) : undefined, serve ? renderServe(env, serve) : undefined);
+      if (fleetText) report = withSection(report, fleetText);
+      // The peer comparison goes after the serving section, before the notes.
+      if (peerText) report = withSection(report, peerText, NOTES_MARKER);
+      writeFileSync(options.output, report);
       log(`wrote ${options.output}`);
     }
     log(`done in ${seconds(performance.now() - started)}`);

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ChildProcess } from 'node:child_process';
 import { ociEntries, ociFiles, randomLayer, writeTar } from '../test/helpers/archives.ts';
 import { freePort } from '../test/helpers/serve.ts';
+import { registryVersion } from './machine.ts';
+import { startRegistry, waitFor, type Running } from './registry.ts';
 import { RAAS_BIN, RAAS_NODE_FLAGS, log, median } from './common.ts';
 import type { Bench } from './installation.ts';
 import { runLoad, type LoadRequest, type LoadResult } from './load.ts';
@@ -42,22 +44,6 @@ const MANIFEST_TYPE = 'application/vnd.docker.distribution.manifest.v2+json';
 // What containerd and skopeo send: every manifest type they read.
 const ACCEPT = [MANIFEST_TYPE, 'application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json', 'application/vnd.oci.image.index.v1+json'].join(', ');
 
-interface Running {
-  readonly base: string;
-  readonly child: ChildProcess;
-}
-
-async function waitFor(url: string, what: string, child: ChildProcess, logFile: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${what} exited (${child.exitCode}) before it answered; see ${logFile}`);
-    const status = await fetch(url).then((r) => r.status, () => 0);
-    if (status === 200) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${what} did not answer ${url} within 30 s; see ${logFile}`);
-}
-
 /** raas serve as an operator runs it (default log level: an access log line per request), its log in a file. */
 async function startRaasServe(bench: Bench, env: NodeJS.ProcessEnv, nodeFlags: readonly string[] = []): Promise<Running> {
   const logFile = path.join(bench.dir, `raas-serve-${bench.fresh('log')}.log`);
@@ -72,32 +58,6 @@ async function startRaasServe(bench: Bench, env: NodeJS.ProcessEnv, nodeFlags: r
   const base = /^listening on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line.trim())?.[1];
   if (!base) throw new Error(`raas serve said ${JSON.stringify(line)}, not "listening on http://127.0.0.1:<port>"`);
   await waitFor(`${base}/_raas/ready`, 'raas serve', child, logFile);
-  return { base, child };
-}
-
-/** Debian's registry with its filesystem driver, default logging (access log on), its log in a file. */
-async function startRegistry(bench: Bench): Promise<Running> {
-  const port = await freePort();
-  const config = path.join(bench.dir, 'registry.yml');
-  writeFileSync(config, [
-    'version: 0.1',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${path.join(bench.dir, 'registry')}`,
-    '  cache:',
-    '    blobdescriptor: inmemory',
-    'http:',
-    `  addr: 127.0.0.1:${port}`,
-    '',
-  ].join('\n'));
-  const logFile = path.join(bench.dir, 'registry.log');
-  const fd = openSync(logFile, 'w');
-  // Go programs refuse to start with AWS_CA_BUNDLE set (and the bench environment drops every AWS_ variable anyway).
-  const env = Object.fromEntries(Object.entries(bench.awsEnv).filter(([k]) => k !== 'AWS_CA_BUNDLE'));
-  const child = startTracked(SERVE.registry, ['serve', config], { env, logFile: fd, readStdout: false });
-  closeSync(fd);
-  const base = `http://127.0.0.1:${port}`;
-  await waitFor(`${base}/v2/`, 'docker-registry', child, logFile);
   return { base, child };
 }
 
@@ -158,7 +118,7 @@ export async function benchServe(bench: Bench, rounds: number): Promise<ServeRes
   const pushed = await run(process.execPath, [RAAS_BIN, '-l', 'warn', 'push', 'bfile', IMAGE, '--file', archive], { cwd: bench.configDir, env });
   if (pushed.code !== 0) throw new Error(`raas push of the serving image failed (exit ${pushed.code}):\n${pushed.stderr}`);
 
-  const servers: Record<Server, Running> = { 'raas serve': await startRaasServe(bench, env), 'docker-registry': await startRegistry(bench) };
+  const servers: Record<Server, Running> = { 'raas serve': await startRaasServe(bench, env), 'docker-registry': await startRegistry(bench, path.join(bench.dir, 'registry')) };
   try {
     const copied = await run('skopeo', ['copy', '--quiet', '--insecure-policy', '--src-tls-verify=false', '--dest-tls-verify=false',
       `docker://${new URL(servers['raas serve'].base).host}/${IMAGE}:${TAG}`, `docker://${new URL(servers['docker-registry'].base).host}/${IMAGE}:${TAG}`], { env: bench.awsEnv });
@@ -187,9 +147,8 @@ export async function benchServe(bench: Bench, rounds: number): Promise<ServeRes
         servers['raas serve'] = await startRaasServe(bench, env);
       }
     }
-    const version = await run(SERVE.registry, ['--version'], { env: bench.awsEnv });
     return {
-      runs, profiles, registryVersion: version.stdout.trim().split(' ').slice(1).join(' '),
+      runs, profiles, registryVersion: registryVersion(),
       image: { manifestBytes: image.manifest.length, layerBytes: image.layer.size, digest: image.digest },
     };
   } finally {

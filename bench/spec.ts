@@ -29,6 +29,8 @@ export const TARGETS = {
   /** raas serve blob bytes/s / docker-registry blob bytes/s. */
   serveBlobBytesRatio: 0.9,
   fleetSeconds: 30,
+  /** raas push (layout = distribution) time / skopeo copy into docker-registry time. */
+  peerRatio: 0.5,
 } as const;
 
 export const STATUS_IMAGES = 200;

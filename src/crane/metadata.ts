@@ -28,6 +28,10 @@ export interface V2RedirectInput {
   readonly url: string;
   /** This push's tags and manifest digests. */
   readonly schema2: readonly string[];
+  /** This push's tags and digests of manifest lists. */
+  readonly lists?: readonly string[];
+  /** This push's listed tags -> their linux/amd64 manifest digest. */
+  readonly amd64?: ReadonlyMap<string, string>;
 }
 
 interface Previous {
@@ -130,15 +134,31 @@ export function nextRedirectFile(input: RedirectInput, previous: Previous | unde
  */
 export function nextV2RedirectFile(input: V2RedirectInput, previous: Previous | undefined, logger: Logger): string {
   const refs = new Set<string>();
+  const lists = new Set<string>();
+  const amd64 = new Map<string, string>();
   if (previous !== undefined) {
     const { redirect } = checked(previous.file, previous.text, input.registryId);
-    if (redirect.version === 3 && redirect.url === input.url) {
-      // Checked: every entry is a tag or a digest.
+    if ((redirect.version === 3 || redirect.version === 4) && redirect.url === input.url) {
+      // Checked: every entry is a tag or a digest, every amd64 entry a [digest, version] pair.
       for (const ref of redirect.schema2Data ?? []) if (typeof ref === 'string') refs.add(ref);
+      if (redirect.version === 4) {
+        for (const ref of redirect.manifestListData ?? []) if (typeof ref === 'string') lists.add(ref);
+        for (const [tag, pair] of Object.entries(redirect.manifestListAmd64Tags ?? {})) {
+          if (Array.isArray(pair) && typeof pair[0] === 'string' && pair[1] === 2) amd64.set(tag, pair[0]);
+        }
+      }
     } else {
       logger.warn(`the deployed v2 metadata for ${input.registryId} had another version or URL; replacing it`);
     }
   }
+  // A tag this push publishes names what it names now: a list, or a single manifest.
+  for (const ref of [...input.schema2, ...(input.lists ?? [])]) {
+    refs.delete(ref);
+    lists.delete(ref);
+    amd64.delete(ref);
+  }
   for (const ref of input.schema2) refs.add(ref);
-  return serializeRedirect(buildV3Redirect({ repository: input.repository, registryId: input.registryId, url: input.url, schema2: refs }));
+  for (const ref of input.lists ?? []) lists.add(ref);
+  for (const [tag, digest] of input.amd64 ?? []) amd64.set(tag, digest);
+  return serializeRedirect(buildV3Redirect({ repository: input.repository, registryId: input.registryId, url: input.url, schema2: refs, lists, amd64 }));
 }

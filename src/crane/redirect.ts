@@ -72,30 +72,56 @@ export interface RedirectV3 {
   readonly schema2_data: readonly string[];
 }
 
+/**
+ * Version 4 (Crane 2.0 and later, 3.3.1 included): adds manifest lists. For a tag or digest
+ * in `manifest_list_data` Crane redirects a client that accepts lists to
+ * `manifests/list/<ref>`; any other client asking for a listed tag is sent to the manifest
+ * `manifest_list_amd64_tags` names for it ([digest, schema version]), else to
+ * `manifests/2/<ref>` as in version 3.
+ */
+export interface RedirectV4 extends Omit<RedirectV3, 'version'> {
+  readonly version: 4;
+  readonly manifest_list_data: readonly string[];
+  readonly manifest_list_amd64_tags: Readonly<Record<string, readonly [string, 2]>>;
+}
+
 export interface V3RedirectInput {
   readonly repository: string;
   readonly registryId: string;
   readonly url: string;
-  /** Tags and manifest digests that have a schema 2 manifest under `url`. */
+  /** Tags and manifest digests that have a schema 2 (or OCI) manifest under `url`. */
   readonly schema2: Iterable<string>;
+  /** Tags and digests of manifest lists (OCI indexes) under `url`: version 4 when there are any. */
+  readonly lists?: Iterable<string>;
+  /** Listed tag -> digest of its linux/amd64 manifest, for clients that do not accept lists. */
+  readonly amd64?: ReadonlyMap<string, string>;
 }
 
 // A Docker tag, or a digest; the two cannot be confused (tags have no ":").
 export const isSchema2Ref = (ref: string): boolean => /^(?:[\w][\w.-]{0,127}|sha256:[0-9a-f]{64})$/.test(ref);
 
-export function buildV3Redirect(input: V3RedirectInput): RedirectV3 {
-  const refs = [...new Set(input.schema2)].sort();
-  const bad = refs.find((ref) => !isSchema2Ref(ref));
-  if (bad !== undefined) throw new InputError(`'${bad}' is neither a tag nor a sha256 digest`, { where: `Crane metadata for ${input.registryId}` });
-  return {
+/** Version 3, or version 4 when there are manifest lists. */
+export function buildV3Redirect(input: V3RedirectInput): RedirectV3 | RedirectV4 {
+  const sorted = (refs: Iterable<string>): string[] => {
+    const unique = [...new Set(refs)].sort();
+    const bad = unique.find((ref) => !isSchema2Ref(ref));
+    if (bad !== undefined) throw new InputError(`'${bad}' is neither a tag nor a sha256 digest`, { where: `Crane metadata for ${input.registryId}` });
+    return unique;
+  };
+  const v3: RedirectV3 = {
     type: REDIRECT_TYPE,
     version: 3,
     repository: input.repository,
     'repo-registry-id': input.registryId,
     url: input.url.endsWith('/') ? input.url : `${input.url}/`,
     protected: false,
-    schema2_data: refs,
+    schema2_data: sorted(input.schema2),
   };
+  const lists = sorted(input.lists ?? []);
+  if (lists.length === 0) return v3;
+  const amd64 = [...(input.amd64 ?? new Map<string, string>())].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  sorted(amd64.flatMap(([tag, digest]) => [tag, digest]));
+  return { ...v3, version: 4, manifest_list_data: lists, manifest_list_amd64_tags: Object.fromEntries(amd64.map(([tag, digest]) => [tag, [digest, 2] as const])) };
 }
 
 /** Pulp's field order first, so files read the same as Pulp's; anything else after, sorted. */
@@ -116,6 +142,6 @@ function canonical(value: unknown, order: readonly string[] = []): unknown {
  * The bytes deployed: the same object always serializes to the same text, so an unchanged
  * redirect file never makes a new commit in the Crane app repository.
  */
-export function serializeRedirect(redirect: RedirectV1 | RedirectV3 | Readonly<Record<string, unknown>>): string {
+export function serializeRedirect(redirect: RedirectV1 | RedirectV3 | RedirectV4 | Readonly<Record<string, unknown>>): string {
   return `${JSON.stringify(canonical(redirect, TOP_LEVEL_ORDER), null, 2)}\n`;
 }

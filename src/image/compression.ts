@@ -2,7 +2,7 @@ import type { Transform } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { InputError } from '../errors.ts';
 import { DOCKER_FOREIGN_LAYER, DOCKER_LAYER, DOCKER_ZSTD_LAYER, OCI_LAYER, OCI_NONDISTRIBUTABLE_LAYER } from './media-types.ts';
-import type { Blob, V1Image } from './model.ts';
+import type { Blob, LayerSource } from './model.ts';
 
 /**
  * How a layer's tar is stored, as its first bytes say. Only the magic decides: clients
@@ -43,19 +43,16 @@ export const declaredCompression = (mediaType: string): ReadableCompression | un
 
 /**
  * A layer's compression by its magic, checked against the media type its archive declares
- * (OCI descriptors): an archive whose type and bytes disagree, or whose type raas cannot
- * tell the compression of, is refused, since nothing published from it could be right.
+ * (OCI descriptors): an archive whose type and bytes disagree is refused, since nothing
+ * published from it could be right. Undefined for a type raas does not know (an
+ * artifact's blob, an encrypted layer): how such a layer unpacks, if at all, is not raas's
+ * to tell.
  */
-export async function layerCompression(image: V1Image): Promise<Compression> {
+export async function layerCompression(image: LayerSource): Promise<Compression | undefined> {
   const found = await magicCompression(image.layer);
   if (image.mediaType === undefined) return found;
   const declared = declaredCompression(image.mediaType);
-  if (declared === undefined) {
-    throw new InputError(`layer of image ${image.id} has media type ${image.mediaType}, which is not a layer type raas can publish`, {
-      where: image.layer.where,
-      fix: `export the image with plain, gzip or zstd layers (${OCI_LAYER.gzip}), e.g. with skopeo copy`,
-    });
-  }
+  if (declared === undefined) return undefined;
   if (declared !== found) {
     throw new InputError(`layer of image ${image.id} is declared ${image.mediaType} (${declared}), but its bytes are ${found === 'tar' ? 'a plain tar' : `${found}-compressed`}`, {
       where: image.layer.where,

@@ -1,4 +1,6 @@
+import { InputError } from '../errors.ts';
 import { sha256Hex, toDigest } from './digest.ts';
+import { readOci } from './oci.ts';
 import { quoteName } from './entry-names.ts';
 import {
   asArray,
@@ -40,7 +42,28 @@ interface LegacyImage {
   readonly layer: TarEntry | undefined;
 }
 
-export async function readDockerArchive(index: TarIndex, { limits, logger }: ReaderContext): Promise<ImageRepository> {
+export async function readDockerArchive(index: TarIndex, context: ReaderContext): Promise<ImageRepository> {
+  const whole = index.file('index.json') && index.file('oci-layout') ? await asOciLayout(index, context) : undefined;
+  return whole ?? readManifestJson(index, context);
+}
+
+/**
+ * Docker 25+ writes an OCI layout beside manifest.json: read as one, the archive gives its
+ * manifests and indexes as they are (every platform of a multi-platform image). A save of
+ * some platforms only lists content it does not hold; then manifest.json's image (the
+ * daemon's platform) is published, as by earlier versions, and the user is told why.
+ */
+async function asOciLayout(index: TarIndex, context: ReaderContext): Promise<ImageRepository | undefined> {
+  try {
+    return { ...(await readOci(index, context)), format: 'docker-archive' };
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error;
+    context.logger.warn(`${index.archive}: its OCI layout (index.json) cannot be published whole (${error.message}); publishing the image manifest.json describes`);
+    return undefined;
+  }
+}
+
+async function readManifestJson(index: TarIndex, { limits, logger }: ReaderContext): Promise<ImageRepository> {
   const legacy = new Map<string, LegacyImage>();
   for (const path of index.paths()) {
     const dir = LEGACY_JSON.exec(path)?.[1];

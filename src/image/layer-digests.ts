@@ -4,10 +4,10 @@ import { InputError } from '../errors.ts';
 import { decompressor, magicCompression } from './compression.ts';
 import type { DigestCache } from './digest-cache.ts';
 import { toDigest } from './digest.ts';
-import type { Blob, LayerDigests, V1Image } from './model.ts';
+import type { Blob, LayerDigests, LayerSource } from './model.ts';
 
 /** The digests of a layer, read once per push whoever asks first (verification, the upload plan, the v2 plan). */
-export type LayerDigester = (image: V1Image) => Promise<LayerDigests>;
+export type LayerDigester = (image: LayerSource) => Promise<LayerDigests>;
 
 /**
  * A push reads each layer once before sending it, so everything that needs its hashes
@@ -16,8 +16,9 @@ export type LayerDigester = (image: V1Image) => Promise<LayerDigests>;
  * `partSize` is how the store cuts an object of a given size (undefined: one piece).
  */
 export function layerDigester(partSize: (size: number) => number | undefined = () => undefined, cache?: DigestCache, signal?: AbortSignal): LayerDigester {
-  const done = new Map<V1Image, Promise<LayerDigests>>();
-  const digest = async (image: V1Image): Promise<LayerDigests> => {
+  // By the bytes: the v1 view and the archived manifests describe one layer with two objects.
+  const done = new Map<Blob, Promise<LayerDigests>>();
+  const digest = async (image: LayerSource): Promise<LayerDigests> => {
     const size = partSize(image.layer.size);
     // A gzip or zstd layer is decompressed in the same read: its diff_id is computed here,
     // and checked against the one its config gives (verify.ts), if any. The bytes decide
@@ -32,10 +33,10 @@ export function layerDigester(partSize: (size: number) => number | undefined = (
     return digests;
   };
   return (image) => {
-    let digests = done.get(image);
+    let digests = done.get(image.layer);
     if (!digests) {
       digests = digest(image);
-      done.set(image, digests);
+      done.set(image.layer, digests);
     }
     return digests;
   };

@@ -1,9 +1,10 @@
 import { InputError } from '../errors.ts';
 import type { ReadableCompression } from './compression.ts';
 import { toDigest } from './digest.ts';
+import type { LayerHost } from './hosted.ts';
 import { layerDigester, type LayerDigester } from './layer-digests.ts';
-import type { Digest, V1Image } from './model.ts';
-import { DOCKER_FOREIGN_LAYER, DOCKER_LAYER, DOCKER_MANIFEST, OCI_LAYER, OCI_MANIFEST } from './media-types.ts';
+import type { Digest, LayerSource } from './model.ts';
+import { DOCKER_FOREIGN_LAYER, DOCKER_LAYER } from './media-types.ts';
 import { checkDiffId, checkedCompression } from './verify.ts';
 
 /** What a v2 manifest and config say about one layer. */
@@ -15,22 +16,19 @@ export interface LayerFacts {
   readonly diffId: Digest;
   /** Where another party serves the layer (a masked layer); clients fetch it there. */
   readonly urls: readonly string[] | undefined;
-  /** How the layer's bytes are compressed, by their magic (and as the archive declares, when it does). */
-  readonly compression: ReadableCompression;
+  /**
+   * How the described bytes are compressed, where raas described them: by their magic
+   * (agreeing with the archive's declared type), or as the host's blob is.
+   */
+  readonly compression?: ReadableCompression;
 }
 
-/** The manifests a layer can be described in. */
-export type ManifestType = typeof DOCKER_MANIFEST | typeof OCI_MANIFEST;
-
-/** Whether only an OCI manifest can describe the layer: Docker's media types name no zstd layer. */
-export const needsOciManifest = (facts: Pick<LayerFacts, 'compression'>): boolean => facts.compression === 'zstd';
-
 /**
- * Digest, media type and diff_id of a layer, and the URL of a layer another party hosts,
- * for a manifest of `manifestType`. In a Docker manifest the layer gets Docker's type for
- * its compression (registry clients refuse other vocabularies there), and a zstd layer is
- * refused; in an OCI manifest it keeps the type its archive declares (else OCI's for its
- * compression), and a hosted layer is told by its `urls` alone.
+ * Digest, media type and diff_id of a layer in a Docker schema 2 manifest raas builds, and
+ * the URL of a layer another party hosts. A layer whose host's blob is known is described
+ * as that blob (the archive's bytes may be compressed otherwise, and are neither read nor
+ * published). Docker's media types name plain and gzip layers only: a zstd layer (which
+ * an OCI manifest could describe) is refused here, as are bzip2 and xz.
  *
  * Archives that declare digests (OCI, docker-archive) are trusted here because every byte
  * is checked against them, and against the config's diff_ids, before it is stored
@@ -38,26 +36,28 @@ export const needsOciManifest = (facts: Pick<LayerFacts, 'compression'>): boolea
  * from a config are decompressed in the same read (by the push's digester, which every
  * other reader of the layer shares).
  */
-export async function layerFacts(
-  image: V1Image,
-  hostedAt?: string,
-  digests: LayerDigester = layerDigester(),
-  manifestType: ManifestType = DOCKER_MANIFEST,
-): Promise<LayerFacts> {
+export async function layerFacts(image: LayerSource, hostedAt?: LayerHost, digests: LayerDigester = layerDigester()): Promise<LayerFacts> {
+  if (typeof hostedAt === 'object') {
+    const { digest, size, diffId, compression, url } = hostedAt;
+    return { digest, size, mediaType: DOCKER_FOREIGN_LAYER[compression], diffId, urls: [url], compression };
+  }
   const compression = await checkedCompression(image, digests);
-  if (compression === 'bzip2' || compression === 'xz') {
-    throw new InputError(`layer of image ${image.id} is ${compression}-compressed; v2 manifests describe only plain, gzip- and zstd-compressed layers`, {
+  if (compression === undefined) {
+    throw new InputError(`layer of image ${image.id} has media type ${image.mediaType}, which a Docker schema 2 manifest cannot name`, {
+      where: image.layer.where,
+      fix: 'export the image with plain or gzip layers, e.g. with skopeo copy --dest-compress-format gzip',
+    });
+  }
+  if (compression !== 'tar' && compression !== 'gzip') {
+    const why = compression === 'zstd'
+      ? 'zstd layers need an OCI manifest, and raas builds a Docker schema 2 manifest for this image'
+      : 'v2 manifests describe only plain, gzip- and zstd-compressed layers';
+    throw new InputError(`layer of image ${image.id} is ${compression}-compressed; ${why}`, {
       where: image.layer.where,
       fix: 'recompress the image, e.g. skopeo copy --dest-compress-format gzip, and export it again',
     });
   }
-  if (manifestType === DOCKER_MANIFEST && needsOciManifest({ compression })) {
-    throw new InputError(`layer of image ${image.id} is zstd-compressed; zstd layers need an OCI manifest, and raas describes this image with a Docker schema 2 manifest`, {
-      where: image.layer.where,
-      fix: 'recompress the image with gzip (skopeo copy --dest-compress-format gzip) and export it again',
-    });
-  }
-  const needDiffId = compression !== 'tar' && image.diffId === undefined;
+  const needDiffId = compression === 'gzip' && image.diffId === undefined;
   const hashed = image.layerDigest === undefined || needDiffId ? await digests(image) : undefined;
   if (hashed) checkDiffId(image, compression, hashed);
   const digest = image.layerDigest ?? toDigest(hashed!.sha256);
@@ -68,8 +68,6 @@ export async function layerFacts(
       fix: 'the archive is inconsistent; export it again',
     });
   }
-  const mediaType = manifestType === OCI_MANIFEST
-    ? (image.mediaType ?? OCI_LAYER[compression])
-    : (hostedAt ? DOCKER_FOREIGN_LAYER : DOCKER_LAYER)[compression as 'tar' | 'gzip'];
+  const mediaType = hostedAt ? DOCKER_FOREIGN_LAYER[compression] : DOCKER_LAYER[compression];
   return { digest, size: image.layer.size, mediaType, diffId, urls: hostedAt ? [hostedAt] : undefined, compression };
 }

@@ -1,11 +1,17 @@
 import type { Readable } from 'node:stream';
 
 /**
- * The one image model every archive reader produces and every store and the Crane
- * writer consume. It is a *repository* in Docker v1 terms: a set of v1 images (each one
- * layer plus its v1 JSON, linked by `parent`) and the tags that point into it. Readers
- * for formats without v1 ids (OCI, docker 25+) derive them, so everything downstream can
- * address layers by v1 id.
+ * The one image model every archive reader produces and every layout consumes, in two
+ * views of the same bytes:
+ * - `manifests`: what the archive itself holds, as go-containerregistry's v1.Image and
+ *   v1.ImageIndex are: per tag an index or a manifest, with its config and layer blobs by
+ *   digest, media types and bytes exactly as archived. The v2 layouts publish these byte
+ *   for byte, so OCI stays OCI and every digest is the archive's. Formats without
+ *   manifests (Pulp exports, `docker save` before 25) have none; their v2 manifests are
+ *   built from the v1 view (image/schema2.ts).
+ * - `images` and `tags`: a repository in Docker v1 terms (v1 images linked by `parent`),
+ *   which crane-v1 publishes and masks by id. Readers for formats without v1 ids derive
+ *   them, from the linux/amd64 image of an index only.
  */
 
 /** A byte range that can be read any number of times, whole or in parts. */
@@ -35,15 +41,14 @@ export interface LayerDigests {
   readonly parts: readonly string[];
 }
 
-export interface V1Image {
-  /** 64 lowercase hex. */
+/**
+ * A layer's bytes and what the archive declares about them: what reading, verifying and
+ * writing a layer needs, whether or not it belongs to the v1 view.
+ */
+export interface LayerSource {
+  /** The v1 id; for a layer outside the v1 view, the hex of its digest. 64 lowercase hex. */
   readonly id: string;
-  readonly parent: string | undefined;
-  /** The v1 image JSON exactly as it will be published (names `id` and `parent`). */
-  readonly json: Buffer;
-  /** This id first, base last; agrees with the `parent` chain. */
-  readonly ancestry: readonly string[];
-  /** The layer's filesystem tar, possibly gzip-compressed, exactly as it will be published. */
+  /** The layer's filesystem tar, possibly compressed, exactly as it will be published. */
   readonly layer: Blob;
   /** Digest of `layer`'s bytes when the archive declares it (OCI and docker-archive blobs); verified on upload. */
   readonly layerDigest: Digest | undefined;
@@ -51,6 +56,16 @@ export interface V1Image {
   readonly diffId: Digest | undefined;
   /** Media type of `layer` when the archive declares it. */
   readonly mediaType: string | undefined;
+}
+
+export interface V1Image extends LayerSource {
+  /** 64 lowercase hex. */
+  readonly id: string;
+  readonly parent: string | undefined;
+  /** The v1 image JSON exactly as it will be published (names `id` and `parent`). */
+  readonly json: Buffer;
+  /** This id first, base last; agrees with the `parent` chain. */
+  readonly ancestry: readonly string[];
   /**
    * The image config (Docker/OCI) whose top layer this image is, when the archive has one
    * (OCI, docker-archive with manifest.json); the Docker v2 manifest of a tag points to it.
@@ -66,6 +81,42 @@ export interface ImageConfig {
 
 export type ArchiveFormat = 'pulp' | 'docker-archive' | 'oci-archive';
 
+/** What an index says a manifest is for. */
+export interface Platform {
+  readonly os: string;
+  readonly architecture: string;
+  readonly variant?: string;
+}
+
+/** An image manifest exactly as the archive holds it, with what it names. */
+export interface ArchivedImage {
+  readonly kind: 'image';
+  readonly mediaType: string;
+  readonly digest: Digest;
+  readonly bytes: Buffer;
+  /** From the index that lists it, if any. */
+  readonly platform: Platform | undefined;
+  readonly config: ImageConfig & { readonly mediaType: string };
+  /** Base first, as the manifest lists them; `layerDigest` and `mediaType` are the descriptor's. */
+  readonly layers: readonly LayerSource[];
+  /** The manifest this one is attached to (OCI 1.1 `subject`: signatures, SBOMs). */
+  readonly subject: Digest | undefined;
+}
+
+/** An image index (or Docker manifest list) exactly as the archive holds it, with the manifests it lists. */
+export interface ArchivedIndex {
+  readonly kind: 'index';
+  readonly mediaType: string;
+  readonly digest: Digest;
+  readonly bytes: Buffer;
+  readonly manifests: readonly ArchivedImage[];
+}
+
+export type ArchivedManifest = ArchivedImage | ArchivedIndex;
+
+/** Every image manifest of `m`: itself, or the ones its index lists. */
+export const imagesOf = (m: ArchivedManifest): readonly ArchivedImage[] => (m.kind === 'image' ? [m] : m.manifests);
+
 export interface ImageRepository {
   readonly format: ArchiveFormat;
   /** The repository name the archive itself gives, if any (Pulp repo-registry-id, RepoTags, OCI ref). */
@@ -74,6 +125,13 @@ export interface ImageRepository {
   readonly images: readonly V1Image[];
   /** tag -> v1 id of the top image; every value is an id in `images`. */
   readonly tags: ReadonlyMap<string, string>;
+  /**
+   * tag -> the archive's own manifest or index (OCI archives); undefined for formats that
+   * hold none. A tag may be here and not in `tags` (an index without linux/amd64).
+   */
+  readonly manifests?: ReadonlyMap<string, ArchivedManifest>;
+  /** Manifests the archive attaches to its images by `subject` that no tag names. */
+  readonly referrers?: readonly ArchivedImage[];
 }
 
 export const isHex64 = (s: string): boolean => /^[0-9a-f]{64}$/.test(s);

@@ -31,10 +31,17 @@ export interface RepositoryDraft {
   readonly tags: ReadonlyMap<string, string>;
   /** Where the tags come from, for messages. */
   readonly tagSource: string;
+  /** The archive has manifests Docker v1 cannot carry (zstd, other platforms, artifacts): no v1 image is fine. */
+  readonly v1Optional?: boolean;
 }
 
 // Docker's tag grammar; tags become object keys and file names downstream.
 const TAG = /^[\w][\w.-]{0,127}$/;
+
+/** Docker's tag grammar, for tags that have no v1 image (they become object keys all the same). */
+export function checkTag(tag: string, fail: (rule: string) => never): void {
+  if (!TAG.test(tag)) fail(`tag ${quoteName(tag)} is not a valid Docker tag`);
+}
 // Docker reference names (optionally with a registry host and port), lower-case path components.
 const NAME = /^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 
@@ -86,7 +93,7 @@ export function assemble(index: TarIndex, draft: RepositoryDraft): ImageReposito
     index.fail(`${draft.tagSource}: repository name ${quoteName(draft.archiveName)} is not a valid image name`);
   }
 
-  if (draft.images.length === 0) index.fail('the archive holds no images');
+  if (draft.images.length === 0 && !draft.v1Optional) index.fail('the archive holds no images');
   const byId = new Map<string, ImageDraft>();
   for (const image of draft.images) {
     if (!isHex64(image.id)) fail(image.source, `image id ${quoteName(image.id)} is not 64 lowercase hex characters`);

@@ -3,15 +3,15 @@ import { InputError } from '../errors.ts';
 import { layerCompression, type Compression } from './compression.ts';
 import { digestHex, toDigest } from './digest.ts';
 import { layerDigester, type LayerDigester } from './layer-digests.ts';
-import type { LayerDigests, V1Image } from './model.ts';
+import type { LayerDigests, LayerSource } from './model.ts';
 
 /**
  * Hash every layer (at most `concurrency` at once) and refuse the archive if a layer does
  * not match the digest it declares, is not the compression its media type declares, or
- * does not unpack to the diff_id its image config gives it. Returns v1 id -> hex sha256 of the layer, which the stores record as the
- * object's checksum.
+ * does not unpack to the diff_id its image config gives it. Returns v1 id -> hex sha256 of
+ * the layer, which the stores record as the object's checksum.
  */
-export async function verifyLayers(images: readonly V1Image[], options: { concurrency: number; digests?: LayerDigester }): Promise<Map<string, string>> {
+export async function verifyLayers(images: readonly LayerSource[], options: { concurrency: number; digests?: LayerDigester }): Promise<Map<string, string>> {
   const digests = options.digests ?? layerDigester();
   const limit = pLimit(Math.max(1, options.concurrency));
   const sums = Promise.all(
@@ -20,7 +20,7 @@ export async function verifyLayers(images: readonly V1Image[], options: { concur
         const found = await digests(image);
         checkDigest(image, found.sha256);
         const compression = await layerCompression(image);
-        checkDiffId(image, compression, found);
+        if (compression !== undefined) checkDiffId(image, compression, found);
         return [image.id, found.sha256] as const;
       }),
     ),
@@ -33,7 +33,7 @@ export async function verifyLayers(images: readonly V1Image[], options: { concur
   }
 }
 
-function checkDigest(image: V1Image, sha256: string): void {
+function checkDigest(image: LayerSource, sha256: string): void {
   if (image.layerDigest && digestHex(image.layerDigest) !== sha256) {
     throw new InputError(`layer of image ${image.id} does not match its declared digest ${image.layerDigest} (found sha256:${sha256})`, {
       where: image.layer.where,
@@ -47,7 +47,7 @@ function checkDigest(image: V1Image, sha256: string): void {
  * that are not what the archive declares may be corrupt ones, so those are hashed first
  * and refused for their digest when that is what is wrong with them.
  */
-export async function checkedCompression(image: V1Image, digests: LayerDigester): Promise<Compression> {
+export async function checkedCompression(image: LayerSource, digests: LayerDigester): Promise<Compression | undefined> {
   try {
     return await layerCompression(image);
   } catch (error) {
@@ -62,11 +62,10 @@ export async function checkedCompression(image: V1Image, digests: LayerDigester)
  * tar is its own uncompressed tar; bzip2 and xz layers, which raas cannot decompress, are
  * not checked.
  */
-export function checkDiffId(image: V1Image, compression: Compression, digests: LayerDigests): void {
+export function checkDiffId(image: LayerSource, compression: Compression, digests: LayerDigests): void {
   const found = compression === 'tar' ? toDigest(digests.sha256) : digests.diffId;
   if (image.diffId === undefined || found === undefined || found === image.diffId) return;
-  const what = compression === 'tar' ? 'is an uncompressed tar of' : `unpacks (${compression}) to a tar of`;
-  throw new InputError(`layer of image ${image.id} ${what} sha256 ${found}, but its image config gives the diff_id ${image.diffId}`, {
+  throw new InputError(`layer of image ${image.id} (${compression === 'tar' ? 'a plain tar' : compression}) unpacks to ${found}, but the image config lists its diff_id as ${image.diffId}`, {
     where: image.layer.where,
     fix: 'the archive is corrupt or was altered (layer and config do not belong together); export it again',
   });

@@ -1,5 +1,6 @@
+import type { LayerHost } from '../image/hosted.ts';
 import type { LayerDigester } from '../image/layer-digests.ts';
-import type { Blob, ImageRepository, V1Image } from '../image/model.ts';
+import type { Blob, ImageRepository, LayerSource, V1Image } from '../image/model.ts';
 import type { Logger } from '../log.ts';
 import type { ListedObject, Store } from '../storage/store.ts';
 
@@ -36,10 +37,10 @@ export interface PublishInput extends ImageName {
   /** The images whose layers are stored: the archive's, without the masked ones. */
   readonly published: readonly V1Image[];
   /**
-   * Masked images (another party hosts their layers), with the URL it serves each layer
-   * at from its Crane metadata; undefined when only the mask list names it.
+   * Masked images (another party hosts their layers), with where it serves each layer
+   * (from its Crane metadata); undefined when only the mask list names it.
    */
-  readonly masked: ReadonlyMap<string, string | undefined>;
+  readonly masked: ReadonlyMap<string, LayerHost>;
   /** One listing of the store under every prefix of `prefixes()`. */
   readonly listing: ReadonlyMap<string, ListedObject>;
   /** The push's one reading pass per layer, shared by every layout. */
@@ -63,7 +64,7 @@ export interface LayoutObject {
   readonly sha256: string | undefined;
   readonly stage: number;
   /** The image whose layer `body` is: the digest pass knows it, progress bars name it. */
-  readonly layer?: V1Image;
+  readonly layer?: LayerSource;
   /** A key holding the same bytes (raas-written, recorded sha256), copied server-side instead of uploaded when it still does. */
   readonly copyFrom?: string;
 }

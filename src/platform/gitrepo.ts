@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -157,15 +158,29 @@ class RemoteMoved extends Error {}
  * first, and git refused only to update the ref to what it already was).
  */
 export async function pushHead(git: SimpleGit, remote: string, ref: string, remoteUrl: string): Promise<void> {
-  try {
-    await git.raw(['push', remote, `HEAD:${ref}`]);
-  } catch (error) {
-    const state = await remoteRefState(git, remote, ref);
-    if (state === 'ours') return;
-    if (state === 'moved') throw new RemoteMoved(scrub(error instanceof Error ? error.message : String(error)));
-    throw gitFailure('cannot push to', remoteUrl, error);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await git.raw(['push', remote, `HEAD:${ref}`]);
+      return;
+    } catch (error) {
+      const state = await remoteRefState(git, remote, ref);
+      if (state === 'ours') return;
+      if (state === 'moved') throw new RemoteMoved(scrub(error instanceof Error ? error.message : String(error)));
+      // Refused while the ref still allows a fast-forward: a concurrent push held the ref
+      // (locked, or read half-way through its update) and has not landed yet. Measured in CI
+      // as a "non-fast-forward" refusal followed by an unchanged ref. Pushing again tells
+      // that race from a refusal that is not about the ref (a hook, permissions), which repeats.
+      if (attempt < PUSH_ATTEMPTS) {
+        await sleep(150 * attempt);
+        continue;
+      }
+      throw gitFailure('cannot push to', remoteUrl, error);
+    }
   }
 }
+
+/** Pushes of one commit before a refusal that leaves the ref where HEAD can fast-forward it counts as final. */
+const PUSH_ATTEMPTS = 3;
 
 /** Where the remote's ref is, seen from HEAD: at HEAD, behind it (so the push was a fast-forward), elsewhere, or unknown. */
 async function remoteRefState(git: SimpleGit, remote: string, ref: string): Promise<'ours' | 'behind' | 'moved' | 'unknown'> {

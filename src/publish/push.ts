@@ -93,6 +93,8 @@ export function resolveTags(repo: ImageRepository, tag: string | undefined, only
     return new Map([[onlyTag, own ?? onlyTarget(repo, '--only-tag')]]);
   }
   if (tag === undefined) {
+    // Tags only the v2 layouts can publish (no Docker v1 image) come with the archive's manifests.
+    if (repo.tags.size === 0 && (repo.manifests?.size ?? 0) > 0) return new Map();
     if (repo.tags.size === 0) {
       throw new InputError('the archive names no tag', { where: 'archive', fix: 'pass --tag <tag> or --only-tag <tag>' });
     }
@@ -146,21 +148,22 @@ export async function push(request: PushRequest): Promise<PushReport> {
     logger.info(`Read ${repo.format} archive ${archive.origin}: ${repo.images.length} layers, tags ${[...repo.tags.keys()].join(', ') || '(none)'}`);
     if (repo.archiveName && repo.archiveName !== image) logger.warn(`the archive calls the image ${repo.archiveName}; publishing it as ${image}`);
     const tags = resolveTags(repo, request.tag, request.onlyTag);
-    const masking = await maskLayers(config, repo, tags, logger, signal);
+    // Each layer is read once before it is sent (not at all when an earlier push of this
+    // archive file read it); masking by content and every layout share that pass.
+    if (request.digestCacheDir !== undefined) cache = await openDigestCache(request.digestCacheDir, archive.path);
+    const digests = layerDigester((size) => store.partSize?.(size), cache, signal);
+    const layouts = layoutsOf(isv);
+    const masking = await maskLayers(config, repo, tags, { logger, signal, digests, v1Clients: layouts.some((l) => l.name === 'crane-v1') });
 
     // Check what will be written to, before anything is.
     await store.check({ write: false });
-    const layouts = layoutsOf(isv);
     // A stock registry reads the store itself: no Crane app is deployed to.
     const app = layouts.some((l) => l.servedBy === 'crane') ? await openCraneApp(platform, isv, request.workDir, signal) : undefined;
     const registryUrl = isv.registryUrl ?? (app ? await platform.registryUrl() : undefined);
     const listing = await listOnce(store, layouts.flatMap((l) => l.prefixes(name)));
     if (app) await checkFlatNameOwner({ ...name, dataDir: app.dataDir, files: [v1MetadataName(isv.name, name.flat), v2MetadataName(isv.name, name.flat)], deployed: app.current, store, listing });
 
-    // Plan every layout. Each layer is read once before it is sent (not at all when an
-    // earlier push of this archive file read it); every layout shares that pass.
-    if (request.digestCacheDir !== undefined) cache = await openDigestCache(request.digestCacheDir, archive.path);
-    const digests = layerDigester((size) => store.partSize?.(size), cache, signal);
+    // Plan every layout.
     const input = { ...name, store, repo, tags, published: masking.published, masked: masking.masked, listing, digests, concurrency: request.jobs * 2, logger };
     const plans: LayoutPlan[] = [];
     for (const layout of layouts) {

@@ -54,9 +54,11 @@ export interface PublishedV2 {
   readonly file: string;
   /** Why raas cannot check the v2 side by this file, or undefined. */
   readonly problem: string | undefined;
-  /** schema2_data: tags and manifest digests with a schema 2 manifest under `url`. */
+  /** schema2_data: tags and manifest digests with a schema 2 (or OCI) manifest under `url`. */
   readonly tags: readonly string[];
   readonly digests: readonly string[];
+  /** manifest_list_data (version 4): tags and digests of manifest lists (or OCI indexes) under `url`. */
+  readonly lists: { readonly tags: readonly string[]; readonly digests: readonly string[] };
 }
 
 /** The file's image, when it is a version 1 file that push could have written (lint says what is wrong with others). */
@@ -73,20 +75,22 @@ const UNREADABLE = { 'invalid-json': 'is not valid JSON (see lint)', 'not-object
 
 /** The v2 file as push writes it: version 3, for the same image; otherwise the problem. */
 function parseV2(file: DataFile, name: string): PublishedV2 {
-  const unusable = (problem: string): PublishedV2 => ({ file: file.name, problem, tags: [], digests: [] });
+  const unusable = (problem: string): PublishedV2 => ({ file: file.name, problem, tags: [], digests: [], lists: { tags: [], digests: [] } });
   const parsed = parseRedirect(file.text);
   if (parsed.kind === 'invalid-json' || parsed.kind === 'not-object') return unusable(UNREADABLE[parsed.kind]);
   const version = parsed.kind === 'unsupported-version' ? parsed.version : parsed.redirect.version;
-  if (parsed.kind !== 'redirect' || parsed.redirect.version !== 3) return unusable(`is version ${JSON.stringify(version)}, not the version 3 raas publishes`);
+  if (parsed.kind !== 'redirect' || (parsed.redirect.version !== 3 && parsed.redirect.version !== 4)) return unusable(`is version ${JSON.stringify(version)}, not the version 3 or 4 raas publishes`);
   const redirect = parsed.redirect;
   if (redirect.registryId === undefined || redirect.url === undefined) return unusable('has no repo-registry-id or url (see lint)');
   if (redirect.registryId !== name) return unusable(`names repo-registry-id '${redirect.registryId}', not '${name}': Docker v2 clients cannot pull ${name}`);
   const refs = redirect.schema2Data;
   if (refs === undefined || !refs.every((r): r is string => typeof r === 'string')) return unusable('has no list of tags and digests in schema2_data (see lint)');
   const usable = refs.filter(isSchema2Ref);
+  const listed = redirect.version === 4 ? (redirect.manifestListData ?? []).filter((r): r is string => typeof r === 'string' && isSchema2Ref(r)) : [];
   return {
     file: file.name, problem: undefined,
     tags: usable.filter((r) => !r.includes(':')), digests: usable.filter((r) => r.includes(':')),
+    lists: { tags: listed.filter((r) => !r.includes(':')), digests: listed.filter((r) => r.includes(':')) },
   };
 }
 

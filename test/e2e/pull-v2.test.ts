@@ -25,6 +25,7 @@ import { makeWorld, type World } from '../helpers/world.ts';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const SCHEMA2 = 'application/vnd.docker.distribution.manifest.v2+json';
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 /** Serve the Crane data directory the push deployed, as the Crane app would. */
 async function craneFor(t: TestContext, world: World): Promise<string> {
@@ -84,7 +85,7 @@ async function rawManifest(registry: string, reference: string): Promise<{ media
 
 const diffIds = (layers: readonly Layer[]) => layers.map((l) => l.diffId);
 
-test('an OCI archive pushed to S3 is pulled by tag and by digest with skopeo; Crane picks schema 2 only for clients that accept it', async (t) => {
+test('an OCI archive pushed to S3 is pulled by tag and by digest with skopeo, its OCI manifest byte for byte; Crane picks it only for clients that accept schema 2', async (t) => {
   const world = await makeWorld(t, { storage: 's3', prefix: 'registries/' });
   // One layer of 1 MiB and more (copied from the v1 layout), two smaller (uploaded).
   const example = await makeExample({ dir: world.root, format: 'oci-archive', layers: [randomLayer(1024 * 1024), randomLayer(), randomLayer()], tag: '1.0' });
@@ -96,10 +97,13 @@ test('an OCI archive pushed to S3 is pulled by tag and by digest with skopeo; Cr
   assert.deepEqual(pulled.config.rootfs.diff_ids, diffIds(example.layers));
 
   const digest = report.v2.manifests['1.0'];
+  // OCI stays OCI: the manifest published is the archive's own, not a conversion.
+  const archived = JSON.parse((await execa('skopeo', ['inspect', `oci-archive:${example.file}`])).stdout) as { Digest: string };
+  assert.equal(digest, archived.Digest);
   const seen = await inspect(registry, ':1.0');
   assert.equal(seen.Digest, digest);
   assert.deepEqual(seen.RepoTags, ['1.0']);
-  assert.deepEqual(await rawManifest(registry, `@${digest}`), { mediaType: SCHEMA2, digest });
+  assert.deepEqual(await rawManifest(registry, `@${digest}`), { mediaType: OCI_MANIFEST, digest });
 
   // The same bytes under both layouts: server-side copies of the v1 layer objects from 1 MiB on, uploads below.
   const objects = await world.objects();
@@ -114,8 +118,8 @@ test('an OCI archive pushed to S3 is pulled by tag and by digest with skopeo; Cr
 
   // The store serves every redirect target with the type clients need.
   const head = async (key: string) => (await fetch(`${world.s3!.endpoint}/${world.bucket}/registries/acme-app/v2/${key}`)).headers.get('content-type');
-  assert.equal(await head('manifests/2/1.0'), SCHEMA2);
-  assert.equal(await head(`manifests/2/${digest}`), SCHEMA2);
+  assert.equal(await head('manifests/2/1.0'), OCI_MANIFEST);
+  assert.equal(await head(`manifests/2/${digest}`), OCI_MANIFEST);
   assert.equal(await head(`blobs/${pulled.manifest.config.digest}`), 'application/octet-stream');
 
   // What Crane answers clients that do not accept schema 2: the schema 1 file, which raas does not publish.

@@ -19,6 +19,7 @@ import { makeWorld } from '../helpers/world.ts';
  */
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const SCHEMA2 = 'application/vnd.docker.distribution.manifest.v2+json';
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 test('a directory store: skopeo pulls each format by tag and digest; manifest HEAD and blob ranges are answered by raas serve', async (t) => {
   const world = await makeWorld(t, { storage: 'file' });
@@ -33,10 +34,11 @@ test('a directory store: skopeo pulls each format by tag and digest; manifest HE
   const stored = await world.object(`acme-oci/v2/manifests/2/1.0`);
   assert.deepEqual(
     [head.status, head.headers.get('content-type'), head.headers.get('content-length'), head.headers.get('docker-content-digest')],
-    [200, SCHEMA2, String(stored.length), oci.digest],
+    // An OCI archive's manifest is published as it is: OCI.
+    [200, OCI_MANIFEST, String(stored.length), oci.digest],
   );
   const get = await fetch(`${served.url}/v2/acme/oci/manifests/${oci.digest}`);
-  assert.deepEqual([get.status, get.headers.get('content-type')], [200, SCHEMA2]);
+  assert.deepEqual([get.status, get.headers.get('content-type')], [200, OCI_MANIFEST]);
   assert.ok(Buffer.from(await get.arrayBuffer()).equals(stored));
 
   const layer = oci.layerDigests[0]!;

@@ -37,7 +37,7 @@ test('status checks the registry through a real raas serve (file store): healthy
   assert.equal((await server.ready()).commit, served);
 
   const healthy = await statusOf(world);
-  assert.equal(healthy.code, 0, healthy.stderr);
+  assert.equal(healthy.code, 0, `${healthy.stderr}\n${JSON.stringify(healthy.checks.filter((c) => c.outcome !== 'ok'))}`);
   assert.deepEqual(problems(healthy.checks), []);
   assert.equal(healthy.find('registry')!.detail, '/v1/_ping: true; /v2/: HTTP 200 (raas serve)');
   assert.equal(healthy.find('registry-data')!.detail, `raas serve serves commit ${served.slice(0, 12)}, 2 repositories, the app repository's latest`);

@@ -198,7 +198,7 @@ test('status checks the v2 side on a storage directory behind a web server: a mi
   const garbled = await statusOf(world);
   assert.equal(garbled.code, 1);
   assert.deepEqual(summary(problems(garbled.report)), [['v2-objects', 'acme/app', 'failed']]);
-  assert.match(problems(garbled.report)[0]!.detail, /manifest acme-app\/v2\/manifests\/2\/2\.0 is not a Docker image manifest, schema 2/);
+  assert.match(problems(garbled.report)[0]!.detail, /manifest acme-app\/v2\/manifests\/2\/2\.0 is not an image manifest \(Docker schema 2 or OCI\)/);
   await writeFile(tagFile, tagManifest);
   const orphaned = await statusOf(world);
   assert.deepEqual(summary(problems(orphaned.report)), [['v2-orphans', 'acme/app', 'warning']], 'once the manifest reads, the orphan is told');

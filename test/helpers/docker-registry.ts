@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { execa } from 'execa';
+import { startDaemon } from './daemon.ts';
 import { tempDir } from './git.ts';
 import { freePort } from './serve.ts';
 
@@ -29,28 +29,15 @@ export async function startStockRegistry(t: TestContext, config: string, env: No
   const text = config.replace(/^(\s*addr:).*$/m, `$1 ${host}`);
   if (!/^\s*addr:/m.test(config)) throw new Error('the registry config has no http.addr');
   await writeFile(file, text);
-  const { AWS_CA_BUNDLE: _unset, ...inherited } = process.env;
-  const child = execa(DOCKER_REGISTRY, ['serve', file], { env: { ...inherited, ...env }, extendEnv: false, reject: false, all: true, stdin: 'ignore' });
-  let log = '';
-  let exited: number | undefined;
-  void child.then((r) => {
-    exited = r.exitCode ?? -1;
-  });
-  child.all?.setEncoding('utf8').on('data', (chunk: string) => {
-    log += chunk;
-  });
-  t.after(async () => {
-    child.kill('SIGTERM');
-    await child;
-  });
+  const daemon = startDaemon(t, DOCKER_REGISTRY, ['serve', file], env);
   const url = `http://${host}/`;
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (exited !== undefined) throw new Error(`docker-registry exited (${exited}):\n${log}`);
+    if (daemon.exited() !== undefined) throw new Error(`docker-registry exited (${daemon.exited()}):\n${daemon.log()}`);
     const answered = await fetch(`${url}v2/`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status, () => undefined);
     if (answered === 200) break;
-    if (Date.now() > deadline) throw new Error(`docker-registry did not answer /v2/ within 15 s:\n${log}`);
+    if (Date.now() > deadline) throw new Error(`docker-registry did not answer /v2/ within 15 s:\n${daemon.log()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url, host, log: () => log };
+  return { url, host, log: daemon.log };
 }

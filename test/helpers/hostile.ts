@@ -400,10 +400,14 @@ export const hostileCases: readonly HostileCase[] = [
         ociArchive((files) => {
           const top = JSON.parse(files.get('index.json')!.toString());
           const child = { ...top.manifests[0], annotations: undefined, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } };
+          // An index of an index: not published whole, so the v1 and v2 views need its linux/amd64 image.
           const nested = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [child] }));
-          const digest = `sha256:${createHash('sha256').update(nested).digest('hex')}`;
-          files.set(`blobs/sha256/${digest.slice(7)}`, nested);
-          top.manifests[0] = { mediaType: 'application/vnd.oci.image.index.v1+json', digest, size: nested.length, annotations: top.manifests[0].annotations };
+          const inner = `sha256:${createHash('sha256').update(nested).digest('hex')}`;
+          files.set(`blobs/sha256/${inner.slice(7)}`, nested);
+          const outer = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: inner, size: nested.length, platform: child.platform }] }));
+          const digest = `sha256:${createHash('sha256').update(outer).digest('hex')}`;
+          files.set(`blobs/sha256/${digest.slice(7)}`, outer);
+          top.manifests[0] = { mediaType: 'application/vnd.oci.image.index.v1+json', digest, size: outer.length, annotations: top.manifests[0].annotations };
           files.set('index.json', Buffer.from(JSON.stringify(top)));
         }),
       ),

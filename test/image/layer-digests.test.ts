@@ -59,6 +59,7 @@ describe('layerDigester', () => {
       const given = await layerDigester()(image(bufferBlob(packed), { diffId: `sha256:${'d'.repeat(64)}` }));
       assert.equal(given.diffId, `sha256:${sha256(tar)}`, 'what the bytes unpack to, not what the config says');
     }
+    assert.equal((await layerDigester()(image(bufferBlob(tar)))).diffId, undefined, 'a plain tar is its own diff_id');
   });
 
   it('leaves bzip2 and xz layers compressed (no diff_id), as Docker v1 clients get them', async () => {

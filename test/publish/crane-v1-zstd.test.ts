@@ -1,42 +1,30 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { zstdCompressSync } from 'node:zlib';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { layerDigester } from '../../src/image/layer-digests.ts';
-import { OCI_LAYER } from '../../src/image/media-types.ts';
 import type { ImageRepository } from '../../src/image/model.ts';
 import { readArchive } from '../../src/image/read.ts';
 import { craneV1 } from '../../src/layout/crane-v1/layout.ts';
 import { createLogger } from '../../src/log.ts';
 import { createFileStore } from '../../src/storage/file.ts';
-import { ociEntries, ociFiles, randomLayer, writeTar, type OciSpec } from '../helpers/archives.ts';
+import { pulpChain, randomLayer, writePulpExport } from '../helpers/archives.ts';
 import { tempDir } from '../helpers/git.ts';
 
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
-
-/** One oci-archive holding several tagged images (gzip layers unless a layer is given as zstd). */
-async function ociArchive(dir: string, images: readonly (OciSpec & { readonly zstdTop?: boolean })[]): Promise<ImageRepository> {
-  const files = new Map<string, Buffer>();
-  const manifests: unknown[] = [];
-  for (const spec of images) {
-    const top = spec.layers.at(-1)!;
-    const zstd = zstdCompressSync(top.tar);
-    const built = ociFiles({
-      ...spec,
-      gzip: true,
-      editManifest: (manifest) => {
-        if (spec.zstdTop) manifest['layers'][spec.layers.length - 1] = { mediaType: OCI_LAYER.zstd, digest: `sha256:${sha256(zstd)}`, size: zstd.length };
-      },
-    });
-    for (const [name, body] of built.files) if (name !== 'index.json') files.set(name, body);
-    if (spec.zstdTop) files.set(`blobs/sha256/${sha256(zstd)}`, zstd);
-    manifests.push(...(JSON.parse(built.files.get('index.json')!.toString()) as { manifests: unknown[] }).manifests);
-  }
-  files.set('index.json', Buffer.from(JSON.stringify({ schemaVersion: 2, manifests })));
-  const file = await writeTar(path.join(dir, 'app.tar'), ociEntries(files));
-  return readArchive(file, { workDir: path.join(dir, 'work') });
+/**
+ * A Pulp export (which declares no media types, so raas tells zstd by its magic): a gzip
+ * base, and on it one gzip and one zstd image, tagged as `tags` says ('gzip', 'zstd').
+ */
+async function pulpExport(dir: string, tags: Readonly<Record<string, 'gzip' | 'zstd'>>): Promise<{ repo: ImageRepository; zstdId: string }> {
+  const [base, gzipped] = pulpChain([randomLayer(), randomLayer()]).map((image) => ({ ...image, layer: gzipSync(image.layer) }));
+  const zstd = { id: randomBytes(32).toString('hex'), parent: base!.id, layer: zstdCompressSync(randomLayer().tar) };
+  const tops = { gzip: gzipped!.id, zstd: zstd.id };
+  const file = await writePulpExport(path.join(dir, 'export.tar'), {
+    repoId: 'acme-app', images: [base!, gzipped!, zstd], tags: Object.fromEntries(Object.entries(tags).map(([tag, kind]) => [tag, tops[kind]])),
+  });
+  return { repo: await readArchive(file, { workDir: path.join(dir, 'work') }), zstdId: zstd.id };
 }
 
 async function plan(dir: string, repo: ImageRepository) {
@@ -54,27 +42,26 @@ async function plan(dir: string, repo: ImageRepository) {
 describe('the crane-v1 layout and zstd layers', () => {
   it('publishes no v1 image for a tag with a zstd layer, says which tag and layer, and publishes the other tags as before', async (t) => {
     const dir = await tempDir(t);
-    const base = randomLayer();
-    const repo = await ociArchive(dir, [{ layers: [base, randomLayer()], tag: '1.0' }, { layers: [base, randomLayer()], tag: '2.0', zstdTop: true }]);
-    const zstdImage = repo.images.find((i) => i.mediaType === OCI_LAYER.zstd)!;
+    const { repo, zstdId } = await pulpExport(dir, { '1.0': 'gzip', '2.0': 'zstd' });
+    const zstdImage = repo.images.find((i) => i.id === zstdId)!;
     const { planned, warnings } = await plan(dir, repo);
 
     const ids = new Set(planned.write.map((o) => o.key.split('/')[1]));
-    assert.ok(!ids.has(zstdImage.id), 'the zstd image has no v1 objects');
+    assert.ok(!ids.has(zstdId), 'the zstd image has no v1 objects');
     const kept = repo.images.find((i) => i.id === repo.tags.get('1.0'))!;
     assert.deepEqual(kept.ancestry.filter((id) => !ids.has(id)), [], 'every image of tag 1.0 is written');
     assert.equal(warnings.length, 1, warnings.join(''));
-    assert.match(warnings[0]!, new RegExp(`^warn: v1: tag 2\\.0 is not published for Docker v1 clients: its layer ${zstdImage.id} is zstd-compressed, which they cannot unpack \\(`));
+    assert.match(warnings[0]!, new RegExp(`^warn: v1: tag 2\\.0 is not published for Docker v1 clients: its layer ${zstdId} is zstd-compressed, which they cannot unpack \\(`));
     assert.ok(warnings[0]!.includes(zstdImage.layer.where!), 'names the archive entry');
 
     const redirect = JSON.parse(planned.frontEnd!.file(new Map(), createLogger({ level: 'silent', terminal: process.stderr }), 'crane/data').text);
     assert.deepEqual(Object.keys(redirect.tags), ['1.0']);
-    assert.ok(!redirect.images.some((i: { id: string }) => i.id === zstdImage.id));
+    assert.ok(!redirect.images.some((i: { id: string }) => i.id === zstdId));
   });
 
   it('writes nothing, and deploys no redirect file, when every tag has a zstd layer', async (t) => {
     const dir = await tempDir(t);
-    const repo = await ociArchive(dir, [{ layers: [randomLayer(), randomLayer()], tag: '2.0', zstdTop: true }]);
+    const { repo } = await pulpExport(dir, { '2.0': 'zstd' });
     const { planned, warnings } = await plan(dir, repo);
     assert.deepEqual([planned.write, planned.present, planned.frontEnd], [[], [], undefined]);
     assert.equal(warnings.length, 2, warnings.join(''));

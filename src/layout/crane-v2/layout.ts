@@ -1,12 +1,12 @@
 import { nextV2RedirectFile } from '../../crane/metadata.ts';
 import { sha256Hex } from '../../image/digest.ts';
 import type { Digest } from '../../image/model.ts';
-import { schema2Images } from '../../image/schema2-images.ts';
+import { v2Images, v2ImagesOf } from '../../image/v2-images.ts';
 import type { Logger } from '../../log.ts';
 import type { Store } from '../../storage/store.ts';
 import { appPrefix } from '../crane-v1/keys.ts';
 import type { LayoutPlan, LayoutReport, PublishInput, StorageLayout } from '../layout.ts';
-import { listedTags, manifestKey, tagsListBody, tagsListKey, v2MetadataName, v2Prefix } from './keys.ts';
+import { listedTags, manifestsPrefix, tagsListBody, tagsListKey, v2MetadataName, v2Prefix } from './keys.ts';
 import { planV2Objects } from './plan.ts';
 
 /**
@@ -40,7 +40,8 @@ export const craneV2: StorageLayout = {
   prefixes: (image) => [appPrefix(image.flat)],
   async plan(input: PublishInput): Promise<LayoutPlan> {
     const { store, flat, image, isv, logger } = input;
-    const images = await schema2Images({ repo: input.repo, tags: input.tags, foreign: input.masked, digests: input.digests, concurrency: input.concurrency });
+    const images = await v2Images({ repo: input.repo, tags: input.tags, foreign: input.masked, digests: input.digests, concurrency: input.concurrency });
+    for (const [tag, why] of images.rebuilt) logger.warn(`v2: tag ${tag} is published as ${why}`);
     const { write, present } = await planV2Objects({ store, flatName: flat, registryId: image, images, listing: input.listing, concurrency: input.concurrency });
     const url = store.publicUrl(v2Prefix(flat));
     const name = v2MetadataName(isv, flat);
@@ -50,12 +51,21 @@ export const craneV2: StorageLayout = {
     logger.info(`v2: ${write.length} objects to write (${write.filter((o) => o.copyFrom).length} copied from v1 layers), ${present.length} already there`);
     const report: V2Report = {
       url,
-      manifests: Object.fromEntries([...images.tags].map(([tag, i]) => [tag, i.manifest.digest])),
+      manifests: Object.fromEntries([...images.tags].map(([tag, m]) => [tag, m.digest])),
       uploaded: write.map((o) => ({ key: o.key, size: o.size, copied: o.copyFrom !== undefined })),
       present: present.map((o) => o.key),
       unservable: Object.fromEntries(images.unservable),
     };
-    const schema2 = [...images.tags.keys(), ...new Set([...images.tags.values()].map((i) => i.manifest.digest))];
+    // What the redirect file lists: tags and digests of single manifests (schema2_data), of lists (version 4), and each list's amd64 image.
+    const schema2 = [
+      ...[...images.tags].filter(([, m]) => m.kind === 'image').map(([tag]) => tag),
+      ...new Set([...[...images.tags.values()].flatMap(v2ImagesOf), ...images.referrers].map((i) => i.digest)),
+    ];
+    const lists = [...images.tags].filter(([, m]) => m.kind === 'index').flatMap(([tag, m]) => [tag, m.digest]);
+    const amd64 = new Map([...images.tags].flatMap(([tag, m]) => {
+      const image = m.kind === 'index' ? m.manifests.find((i) => i.platform?.os === 'linux' && i.platform.architecture === 'amd64') : undefined;
+      return image ? [[tag, image.digest] as const] : [];
+    }));
     return {
       layout: 'crane-v2',
       write, present, report,
@@ -64,7 +74,7 @@ export const craneV2: StorageLayout = {
         backupName: `${flat}@v2.json`,
         file: (deployed, log) => {
           const previous = deployed.get(name);
-          const text = nextV2RedirectFile({ repository: `${isv}-${flat}`, registryId: image, url, schema2 }, previous === undefined ? undefined : { file: name, text: previous }, log);
+          const text = nextV2RedirectFile({ repository: `${isv}-${flat}`, registryId: image, url, schema2, lists, amd64 }, previous === undefined ? undefined : { file: name, text: previous }, log);
           return { name, text };
         },
       },
@@ -86,7 +96,7 @@ async function settleTagList(store: Store, flatName: string, registryId: string,
   let written: ReadonlySet<string> | undefined;
   for (let round = 0; round < SETTLE_ROUNDS; round++) {
     signal.throwIfAborted();
-    const [manifests, stored] = await Promise.all([store.list(manifestKey(flatName, '')), store.stat(key)]);
+    const [manifests, stored] = await Promise.all([store.list(manifestsPrefix(flatName)), store.stat(key)]);
     const tags = new Set([...listedTags(flatName, manifests.keys()), ...own]);
     if (written && [...tags].every((tag) => written!.has(tag))) return;
     const body = tagsListBody(registryId, tags);

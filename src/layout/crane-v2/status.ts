@@ -1,14 +1,14 @@
 import pLimit from 'p-limit';
-import { isDigest, sha256Hex, toDigest } from '../../image/digest.ts';
-import { DOCKER_MANIFEST } from '../../image/media-types.ts';
-import type { Digest } from '../../image/model.ts';
+import { sha256Hex, toDigest } from '../../image/digest.ts';
+import { imageManifestDescriptors, indexDescriptors, type StoredDescriptor } from '../../image/manifest-json.ts';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../../image/media-types.ts';
 import type { ListedObject, Store } from '../../storage/store.ts';
 import { attempt, check, some, type Check } from '../../status/checks.ts';
 import type { PublishedImage, PublishedV2 } from '../../status/deployed.ts';
 import { readPublished, resolve } from '../../status/http.ts';
 import type { ImageContext } from '../../status/context.ts';
 import { appPrefix } from '../crane-v1/keys.ts';
-import { blobKey, manifestKey, tagsListKey, v2Prefix } from './keys.ts';
+import { blobKey, manifestKey, manifestListKey, tagsListKey, v2Prefix } from './keys.ts';
 
 /**
  * The Docker v2 side of a published image, by the rules of the v1 side: everything its
@@ -17,12 +17,6 @@ import { blobKey, manifestKey, tagsListKey, v2Prefix } from './keys.ts';
  * /v2/. Existence is decided by the one listing of the app's prefix; only the manifests
  * are read (where clients read them), to learn which blobs they reference.
  */
-
-interface Descriptor {
-  readonly digest: Digest;
-  readonly size: unknown;
-  readonly urls?: unknown;
-}
 
 /** What the layout holds for the file's tags and digests, and what is wrong with it. */
 interface Layout {
@@ -50,7 +44,7 @@ export async function checkV2(ctx: ImageContext, store: Store, image: PublishedI
   if (!v2) return [];
   if (v2.problem) return [check('v2-objects', image.name, 'failed', `not checked: ${ctx.dataDir}/${v2.file} ${v2.problem}`)];
   const layout = await readLayout(ctx, store, image.flat, v2, listing);
-  const tags = ctx.registry && ctx.registryV2 && v2.tags.length > 0
+  const tags = ctx.registry && ctx.registryV2 && v2.tags.length + v2.lists.tags.length > 0
     ? attempt('v2-tags', image.name, () => checkV2Tags(ctx, store, image, v2, layout, listing))
     : Promise.resolve([]);
   return [objectsCheck(ctx, store, image, v2, layout), ...orphansCheck(image, layout, listing), ...(await tags)];
@@ -98,19 +92,47 @@ async function readLayout(ctx: ImageContext, store: Store, flat: string, v2: Pub
     if (bytes && actual !== digest) problems.push(`manifest ${key} holds other bytes (${actual})`);
     else if (bytes) manifests.set(digest, { key, bytes });
   })));
-  if (v2.tags.length > 0) expect(tagsListKey(flat));
+  // Lists (version 4): by tag and by digest, each naming manifests that must be stored by digest.
+  const lists = new Map<string, { key: string; children: StoredDescriptor[] }>();
+  const readList = async (key: string, digest: string | undefined, tag: string | undefined) => {
+    const bytes = await read(key);
+    if (!bytes) return;
+    const actual = toDigest(sha256Hex(bytes));
+    if (digest !== undefined && actual !== digest) return void problems.push(`manifest list ${key} holds other bytes (${actual})`);
+    if (tag !== undefined) tagDigests.set(tag, actual);
+    const children = indexDescriptors(bytes);
+    if (!children) return void problems.push(`manifest list ${key} is not a Docker manifest list or OCI index`);
+    lists.set(actual, { key, children });
+  };
+  await Promise.all([
+    ...v2.lists.tags.map((tag) => [manifestListKey(flat, tag), undefined, tag] as const),
+    ...v2.lists.digests.map((digest) => [manifestListKey(flat, digest), digest, undefined] as const),
+  ].filter(([key]) => expect(key)).map(([key, digest, tag]) => limit(() => readList(key, digest, tag))));
+  for (const { key, children } of lists.values()) {
+    for (const child of children) {
+      const childKey = manifestKey(flat, child.digest);
+      if (!expect(childKey)) continue;
+      if (manifests.has(child.digest)) continue;
+      const bytes = await limit(() => read(childKey));
+      const actual = bytes && toDigest(sha256Hex(bytes));
+      if (bytes && actual !== child.digest) problems.push(`manifest ${childKey}, listed by ${key}, holds other bytes (${actual})`);
+      else if (bytes) manifests.set(child.digest, { key: childKey, bytes });
+    }
+  }
+  if (v2.tags.length + v2.lists.tags.length > 0) expect(tagsListKey(flat));
   // Push writes the tag list even when no tag has a v2 manifest.
   const referenced = new Set([...expected, tagsListKey(flat)]);
   // A tag's manifest is stored by its digest too, which schema2_data may not list (yet).
   for (const digest of manifests.keys()) referenced.add(manifestKey(flat, digest));
+  for (const digest of lists.keys()) referenced.add(manifestListKey(flat, digest));
 
   const configs = new Map<string, string>();
   const blobs = new Set<string>();
   const foreign = new Set<string>();
   for (const [digest, { key, bytes }] of manifests) {
-    const descriptors = parseManifest(bytes);
+    const descriptors = imageManifestDescriptors(bytes);
     if (!descriptors) {
-      problems.push(`manifest ${key} is not a Docker image manifest, schema 2`);
+      problems.push(`manifest ${key} is not an image manifest (Docker schema 2 or OCI)`);
       unread += 1;
       continue;
     }
@@ -133,23 +155,8 @@ async function readLayout(ctx: ImageContext, store: Store, flat: string, v2: Pub
   return {
     expected: expected.size, missing, problems, referenced, configs, tagDigests,
     manifests: manifests.size, blobs: blobs.size, foreign: foreign.size,
-    complete: unread === 0 && !missing.some((key) => key.startsWith(manifestKey(flat, ''))),
+    complete: unread === 0 && !missing.some((key) => key.startsWith(manifestKey(flat, '')) || key.startsWith(manifestListKey(flat, ''))),
   };
-}
-
-/** The config descriptor, then the layers; undefined when the bytes are not a schema 2 image manifest. */
-function parseManifest(bytes: Buffer): Descriptor[] | undefined {
-  let manifest: unknown;
-  try {
-    manifest = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  const m = manifest as { schemaVersion?: unknown; mediaType?: unknown; config?: unknown; layers?: unknown };
-  if (typeof m !== 'object' || m === null || m.schemaVersion !== 2 || m.mediaType !== DOCKER_MANIFEST || !Array.isArray(m.layers)) return undefined;
-  const descriptors = [m.config, ...m.layers];
-  const valid = (d: unknown): d is Descriptor => typeof d === 'object' && d !== null && typeof (d as Descriptor).digest === 'string' && isDigest((d as Descriptor).digest);
-  return descriptors.every(valid) ? descriptors : undefined;
 }
 
 function objectsCheck(ctx: ImageContext, store: Store, image: PublishedImage, v2: PublishedV2, layout: Layout): Check {
@@ -158,14 +165,14 @@ function objectsCheck(ctx: ImageContext, store: Store, image: PublishedImage, v2
     ...layout.problems,
   ];
   if (failures.length > 0) return check('v2-objects', image.name, 'failed', some(failures, 3));
-  const unlisted = Object.keys(image.tags).filter((tag) => !v2.tags.includes(tag));
+  const unlisted = Object.keys(image.tags).filter((tag) => !v2.tags.includes(tag) && !v2.lists.tags.includes(tag));
   if (unlisted.length > 0) {
     return check('v2-objects', image.name, 'warning',
       `Docker v2 clients cannot pull ${unlisted.length === 1 ? 'tag' : 'tags'} ${some(unlisted)}: ${ctx.dataDir}/${v2.file} does not list ${unlisted.length === 1 ? 'it' : 'them'} (a masked layer without a known host, or not pushed since raas publishes v2)`);
   }
   const foreign = layout.foreign > 0 ? `; ${layout.foreign} foreign ${layout.foreign === 1 ? 'layer' : 'layers'} hosted elsewhere` : '';
   return check('v2-objects', image.name, 'ok',
-    `${layout.manifests} ${layout.manifests === 1 ? 'manifest' : 'manifests'} for ${v2.tags.length} ${v2.tags.length === 1 ? 'tag' : 'tags'} and ${layout.blobs} blobs in ${store.location}${v2Prefix(image.flat)}${foreign}`);
+    `${layout.manifests} ${layout.manifests === 1 ? 'manifest' : 'manifests'} for ${v2.tags.length + v2.lists.tags.length} ${v2.tags.length + v2.lists.tags.length === 1 ? 'tag' : 'tags'} and ${layout.blobs} blobs in ${store.location}${v2Prefix(image.flat)}${foreign}`);
 }
 
 /** Objects of the v2 layout no published manifest references; only told when every manifest could be read. */
@@ -187,11 +194,12 @@ async function checkV2Tags(ctx: ImageContext, store: Store, image: PublishedImag
   const limit = pLimit(Math.max(1, ctx.concurrency));
   const resolving = { registry: ctx.registry!, store, listing, listed: appPrefix(image.flat), signal: ctx.signal };
   const paths = [
-    ...v2.tags.map((tag) => ({ path: `v2/${image.name}/manifests/${tag}`, accept: DOCKER_MANIFEST, digest: layout.tagDigests.get(tag) })),
+    ...v2.tags.map((tag) => ({ path: `v2/${image.name}/manifests/${tag}`, accept: `${DOCKER_MANIFEST}, ${OCI_MANIFEST}`, digest: layout.tagDigests.get(tag) })),
+    ...v2.lists.tags.map((tag) => ({ path: `v2/${image.name}/manifests/${tag}`, accept: `${DOCKER_MANIFEST_LIST}, ${OCI_INDEX}`, digest: layout.tagDigests.get(tag) })),
     ...[...new Set(layout.configs.values())].map((config) => ({ path: `v2/${image.name}/blobs/${config}`, accept: undefined, digest: config })),
   ];
   const problems = (await Promise.all(paths.map(({ path, accept, digest }) => limit(() => resolve(resolving, path, accept, { digest }))))).filter((p): p is string => p !== undefined);
-  const count = v2.tags.length;
+  const count = v2.tags.length + v2.lists.tags.length;
   return problems.length > 0
     ? check('v2-tags', image.name, 'failed', some(problems, 3))
     : check('v2-tags', image.name, 'ok', `${count === 1 ? '1 tag resolves' : `${count} tags resolve`} through the registry's /v2/ to manifests and configs that exist`);

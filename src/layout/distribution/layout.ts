@@ -2,7 +2,8 @@ import { InputError } from '../../errors.ts';
 import { digestHex, isDigest, sha256Hex } from '../../image/digest.ts';
 import { BLOB_CONTENT_TYPE } from '../../image/media-types.ts';
 import type { Digest } from '../../image/model.ts';
-import { schema2Images } from '../../image/schema2-images.ts';
+import type { LayerHost } from '../../image/hosted.ts';
+import { v2Images, v2ImagesOf, type V2Image } from '../../image/v2-images.ts';
 import type { LayoutObject, LayoutPlan, LayoutReport, PublishInput, StorageLayout } from '../layout.ts';
 import { splitPresent } from '../present.ts';
 import {
@@ -57,8 +58,9 @@ export function distributionLayout(options: DistributionOptions): StorageLayout 
     prefixes: (image) => [repositoryPrefix(r, image.image)],
     async plan(input: PublishInput): Promise<LayoutPlan> {
       const { store, image: name, logger } = input;
-      const foreign = options.maskedLayers === 'upload' ? new Map<string, string | undefined>() : input.masked;
-      const images = await schema2Images({ repo: input.repo, tags: input.tags, foreign, digests: input.digests, concurrency: input.concurrency });
+      const foreign = options.maskedLayers === 'upload' ? new Map<string, LayerHost>() : input.masked;
+      const images = await v2Images({ repo: input.repo, tags: input.tags, foreign, digests: input.digests, concurrency: input.concurrency });
+      for (const [tag, why] of images.rebuilt) logger.warn(`distribution: tag ${tag} is published as ${why}`);
       for (const [tag, id] of images.unservable) {
         logger.warn(`tag ${tag} is not published: masked layer ${id} has no known host (name it in a base-image metadata file with a url, or set masked_layers = upload in [${input.isv}])`);
       }
@@ -69,21 +71,30 @@ export function distributionLayout(options: DistributionOptions): StorageLayout 
       };
       const small = (key: string, body: Buffer, stage: number): LayoutObject => ({ key, body, size: body.length, contentType: BLOB_CONTENT_TYPE, sha256: sha256Hex(body), stage });
       const link = (key: string, digest: Digest, stage: number) => add(small(key, linkBody(digest), stage));
-      for (const { manifest, config, layers } of images.byTop.values()) {
-        for (const { image, facts, foreign: hosted } of layers) {
+      // Every manifest is a blob and a revision of the repository; an index's children are stored before it.
+      const manifestRevision = (digest: Digest, bytes: Buffer) => {
+        add(small(blobDataKey(r, digest), bytes, BLOBS));
+        link(revisionLinkKey(r, name, digest), digest, REVISIONS);
+      };
+      const image = ({ digest, bytes, config, layers }: V2Image) => {
+        for (const { source, facts, foreign: hosted } of layers) {
           // A foreign layer's descriptor sends clients to its host; the registry never serves it.
           if (hosted) continue;
-          add({ key: blobDataKey(r, facts.digest), body: image.layer, layer: image, size: facts.size, contentType: BLOB_CONTENT_TYPE, sha256: digestHex(facts.digest), stage: BLOBS });
+          add({ key: blobDataKey(r, facts.digest), body: source.layer, layer: source, size: facts.size, contentType: BLOB_CONTENT_TYPE, sha256: digestHex(facts.digest), stage: BLOBS });
           link(layerLinkKey(r, name, facts.digest), facts.digest, LAYER_LINKS);
         }
         add(small(blobDataKey(r, config.digest), config.bytes, BLOBS));
         link(layerLinkKey(r, name, config.digest), config.digest, LAYER_LINKS);
-        add(small(blobDataKey(r, manifest.digest), manifest.bytes, BLOBS));
-        link(revisionLinkKey(r, name, manifest.digest), manifest.digest, REVISIONS);
+        manifestRevision(digest, bytes);
+      };
+      for (const m of images.tags.values()) {
+        v2ImagesOf(m).forEach(image);
+        if (m.kind === 'index') manifestRevision(m.digest, m.bytes);
       }
-      for (const [tag, { manifest }] of images.tags) {
-        link(tagIndexKey(r, name, tag, manifest.digest), manifest.digest, TAG_INDEX);
-        link(tagCurrentKey(r, name, tag), manifest.digest, TAG_CURRENT);
+      images.referrers.forEach(image);
+      for (const [tag, m] of images.tags) {
+        link(tagIndexKey(r, name, tag, m.digest), m.digest, TAG_INDEX);
+        link(tagCurrentKey(r, name, tag), m.digest, TAG_CURRENT);
       }
 
       const blobs = blobsPrefix(r);
@@ -97,7 +108,7 @@ export function distributionLayout(options: DistributionOptions): StorageLayout 
       });
       const stored = write.filter((o) => o.key.startsWith(blobs));
       logger.info(`distribution: ${write.length} objects to write (${stored.length} blobs), ${present.length} already in ${store.location}${options.root}`);
-      const manifests: Record<string, Digest> = Object.fromEntries([...images.tags].map(([tag, i]) => [tag, i.manifest.digest]));
+      const manifests: Record<string, Digest> = Object.fromEntries([...images.tags].map(([tag, m]) => [tag, m.digest]));
       const report: DistributionReport = {
         url: store.publicUrl(options.root), repository: name, manifests,
         uploaded: write.map((o) => ({ key: o.key, size: o.size })),

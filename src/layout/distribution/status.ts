@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import { isDigest, sha256Hex, toDigest } from '../../image/digest.ts';
+import { imageManifestDescriptors, indexDescriptors } from '../../image/manifest-json.ts';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../../image/media-types.ts';
 import type { Digest } from '../../image/model.ts';
 import type { ListedObject, Store } from '../../storage/store.ts';
@@ -61,12 +62,13 @@ export async function checkDistributionImage(ctx: DistributionContext, image: Di
   let foreign = 0;
 
   const readManifest = (digest: Digest): Promise<Descriptor[] | undefined> => {
-    if (!manifests.has(digest)) manifests.set(digest, limit(() => manifestBlobs(digest)));
+    if (!manifests.has(digest)) manifests.set(digest, manifestBlobs(digest));
     return manifests.get(digest)!;
   };
   const manifestBlobs = async (digest: Digest): Promise<Descriptor[] | undefined> => {
     const key = blobDataKey(root, digest);
-    const got = await store.read(key, { maxBytes: MAX_MANIFEST_BYTES }).catch((error: Error) => error);
+    // Only the read takes a slot: an index's manifests are read while it holds none.
+    const got = await limit(() => store.read(key, { maxBytes: MAX_MANIFEST_BYTES })).catch((error: Error) => error);
     if (got instanceof Error || got === undefined) {
       failures.push(`manifest ${digest} ${got ? `cannot be read: ${got.message}` : `is missing: there is no ${key}`}`);
       return undefined;
@@ -75,8 +77,21 @@ export async function checkDistributionImage(ctx: DistributionContext, image: Di
       failures.push(`${key} holds other bytes than manifest ${digest}`);
       return undefined;
     }
+    const children = indexDescriptors(got.body)?.map((d) => d.digest);
+    if (children) {
+      // An index: each manifest it lists is a revision of the repository, with its blobs.
+      const blobsOfChildren: Descriptor[] = [];
+      for (const child of children) {
+        if (!listing.has(revisionLinkKey(root, image.name, child))) {
+          failures.push(`index ${digest} lists manifest ${child}, which is not a revision of ${image.name} (no ${revisionLinkKey(root, image.name, child)})`);
+          continue;
+        }
+        blobsOfChildren.push(...((await readManifest(child)) ?? []));
+      }
+      return blobsOfChildren;
+    }
     const descriptors = imageManifestBlobs(got.body);
-    if (!descriptors) failures.push(`manifest ${digest} is not an image manifest raas can check (schema 2 or OCI)`);
+    if (!descriptors) failures.push(`manifest ${digest} is not an image manifest or index raas can check (schema 2 or OCI)`);
     return descriptors;
   };
 
@@ -129,21 +144,10 @@ async function readLink(store: Store, key: string): Promise<Digest | undefined> 
   return text !== undefined && isDigest(text) ? text : undefined;
 }
 
-/** The config, then the layers, of a Docker schema 2 or OCI image manifest; undefined for anything else. */
+/** The config and layers of an image manifest, each with the size a registry checks; undefined for anything else. */
 export function imageManifestBlobs(bytes: Buffer): Descriptor[] | undefined {
-  let m: unknown;
-  try {
-    m = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  const manifest = m as { schemaVersion?: unknown; mediaType?: unknown; config?: unknown; layers?: unknown };
-  if (typeof m !== 'object' || m === null || manifest.schemaVersion !== 2 || !Array.isArray(manifest.layers)) return undefined;
-  if (manifest.mediaType !== undefined && manifest.mediaType !== DOCKER_MANIFEST && manifest.mediaType !== OCI_MANIFEST) return undefined;
-  const descriptors = [manifest.config, ...manifest.layers];
-  const valid = (d: unknown): d is Descriptor =>
-    typeof d === 'object' && d !== null && typeof (d as Descriptor).digest === 'string' && isDigest((d as Descriptor).digest) && Number.isSafeInteger((d as Descriptor).size);
-  return descriptors.every(valid) ? descriptors : undefined;
+  const descriptors = imageManifestDescriptors(bytes);
+  return descriptors?.every((d) => Number.isSafeInteger(d.size)) ? (descriptors as Descriptor[]) : undefined;
 }
 
 /** Each tag as a client pulls it: the registry answers its manifest with the digest storage holds. */
