@@ -35,7 +35,7 @@ export type Digest = `sha256:${string}`;
 export interface LayerDigests {
   /** Hex sha256 of the layer's bytes as the archive holds them. */
   readonly sha256: string;
-  /** sha256 of the gunzipped bytes, for a gzip layer whose archive gives no diff_id. */
+  /** sha256 of the decompressed bytes of a gzip or zstd layer: its diff_id, checked against the config's. */
   readonly diffId: Digest | undefined;
   /** Hex sha256 of each part as the store sends the layer (the whole layer when it goes in one piece). */
   readonly parts: readonly string[];
