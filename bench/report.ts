@@ -183,10 +183,10 @@ export function withSection(markdown: string, section: string, before = '## Targ
   if (start >= 0) {
     const rest = markdown.slice(start + heading.length);
     const next = rest.search(/\n## |\n<!-- /);
-    return `${markdown.slice(0, start)}${section}${next >= 0 ? rest.slice(next + 1) : ''}`;
+    return `${markdown.slice(0, start)}${section.trimEnd()}\n\n${next >= 0 ? rest.slice(next + 1) : ''}`;
   }
   const at = markdown.indexOf(before);
-  return at >= 0 ? `${markdown.slice(0, at)}${section}\n${markdown.slice(at)}` : `${markdown}\n${section}`;
+  return at >= 0 ? `${markdown.slice(0, at)}${section.trimEnd()}\n\n${markdown.slice(at)}` : `${markdown}\n${section}`;
 }
 
 /** The section under `heading` of an earlier BENCHMARKS.md, so a run that did not measure it keeps it. */
