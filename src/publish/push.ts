@@ -107,6 +107,11 @@ export function resolveTags(repo: ImageRepository, tag: string | undefined, only
 
 /** The one image a tag given on the command line can name: the one the archive's tags name, or its single top image. */
 function onlyTarget(repo: ImageRepository, option: string): string {
+  if (repo.images.length === 0) {
+    throw new InputError(`${option} renames an image through its Docker v1 view, and this archive has none (zstd layers, no linux/amd64 image, or artifacts only)`, {
+      where: option, fix: 'push the archive with its own tags (no --tag or --only-tag)',
+    });
+  }
   const targets = new Set(repo.tags.values());
   if (targets.size === 0) {
     const parents = new Set(repo.images.map((i) => i.parent));

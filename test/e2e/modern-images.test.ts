@@ -175,6 +175,12 @@ test('images Docker v1 cannot carry — zstd layers, an index without linux/amd6
   await editConfig(world, (text) => text.replace(/^registry_url = .*$/m, `registry_url = ${url}`).replace(/^storage = file$/m, `storage = file\npublic_url = ${url}/`));
   const dir = await tempDir(t);
   const zstd = await zstdOciArchive(dir, { tag: '1.0' });
+  // --only-tag names an image through its v1 view; this archive has none: refused, nothing written.
+  const before = await world.snapshot();
+  const renamed = await world.raas(['push', 'acme', 'acme/zstd', '--file', zstd.file, '--only-tag', 'stable']);
+  assert.equal(renamed.code, 2, renamed.stderr);
+  assert.match(renamed.stderr, /--only-tag renames an image through its Docker v1 view, and this archive has none/);
+  assert.deepEqual(await world.snapshot(), before);
   const pushed = await world.raas(['push', 'acme', 'acme/zstd', '--file', zstd.file, '--json']);
   assert.equal(pushed.code, 0, pushed.stderr);
   assert.match(pushed.stderr, /tag 1\.0 has a layer Docker v1 cannot unpack \(application\/vnd\.oci\.image\.layer\.v1\.tar\+zstd\)/);
