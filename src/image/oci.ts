@@ -137,7 +137,8 @@ async function readTop(reader: ImageReader, d: Descriptor): Promise<ReadTop> {
   }
   const amd64 = read.filter((r, j) => isAmd64(children[j]!) && r.v1);
   if (amd64.length > 1) file.fail('several linux/amd64 images in this index; raas publishes one linux/amd64 image per tag to Docker v1');
-  const archived: ArchivedIndex = { kind: 'index', mediaType: d.mediaType, digest: d.digest, bytes: file.bytes, manifests: read.map((r) => r.archived) };
+  const mediaType = declaredType(asObject(file.value, 'image index', file.fail), d.mediaType, INDEX_TYPES, file.fail);
+  const archived: ArchivedIndex = { kind: 'index', mediaType, digest: d.digest, bytes: file.bytes, manifests: read.map((r) => r.archived) };
   const found = children.map(platformOf).map((p) => p || 'no platform');
   const amd64Image = read.find((r, j) => isAmd64(children[j]!));
   return {
@@ -146,6 +147,20 @@ async function readTop(reader: ImageReader, d: Descriptor): Promise<ReadTop> {
     noV1: amd64Image ? amd64Image.noV1 && `(its linux/amd64 image) ${amd64Image.noV1}` : 'has no linux/amd64 image',
     noAmd64: `entry ${quoteName(file.path)}: no linux/amd64 image in this index (found: ${found.join(', ') || 'nothing'}); no image is published for Docker v1 clients`,
   };
+}
+
+/**
+ * The media type a manifest or index is stored and served with: its own `mediaType`, which
+ * must be the one the descriptor naming it gives (when it has one) and a type raas
+ * publishes. A type taken from the archive becomes a Content-Type in storage.
+ */
+function declaredType(value: Record<string, unknown>, listed: string | undefined, allowed: ReadonlySet<string>, fail: Fail): string {
+  const own = value['mediaType'];
+  // Without either, OCI's own rule: a manifest without mediaType is an OCI image manifest.
+  if (own === undefined) return listed ?? OCI_MANIFEST;
+  if (typeof own !== 'string' || !allowed.has(own)) return fail(`"mediaType" ${quoteName(String(own))} is not a manifest type raas publishes`);
+  if (listed !== undefined && own !== listed) return fail(`"mediaType" is ${quoteName(own)}, but the descriptor naming it says ${quoteName(listed)}`);
+  return own;
 }
 
 const platformOf = (c: Descriptor): string => [c.platform?.['os'], c.platform?.['architecture'], c.platform?.['variant']].filter(Boolean).join('/');
@@ -226,7 +241,7 @@ async function readManifest(reader: ImageReader, manifestFile: JsonFile, listedA
   const sources = layers.map((d, j) => ({ id: digestHex(d.digest), layer: index.blob(entries[j]!), layerDigest: d.digest, diffId: diffIds?.[j], mediaType: d.mediaType }));
   const platform = listedAs?.platform;
   const archived: ArchivedImage = {
-    kind: 'image', mediaType: typeof manifest['mediaType'] === 'string' ? manifest['mediaType'] : (listedAs?.mediaType ?? OCI_MANIFEST),
+    kind: 'image', mediaType: declaredType(manifest, listedAs?.mediaType, MANIFEST_TYPES, fail),
     digest: toDigest(sha256Hex(manifestFile.bytes)), bytes: manifestFile.bytes,
     platform: platform && typeof platform['os'] === 'string' && typeof platform['architecture'] === 'string'
       ? { os: platform['os'], architecture: platform['architecture'], ...(typeof platform['variant'] === 'string' ? { variant: platform['variant'] } : {}) }

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { readArchive } from '../../src/image/read.ts';
 import { imagesOf } from '../../src/image/model.ts';
 import { createLogger } from '../../src/log.ts';
+import { ociEntries, ociFiles, randomLayer, writeTar } from '../helpers/archives.ts';
 import { tempDir } from '../helpers/git.ts';
 import { AMD64, attachedOciArchive, multiPlatformOciArchive, writeDockerSaveMultiPlatform } from '../helpers/modern-images.ts';
 
@@ -65,4 +66,20 @@ describe('the archive\'s own manifests (the manifest-first view)', () => {
     assert.equal(repo.manifests?.get(`${image.subject.digest.replace(':', '-')}.sig`)?.digest, image.signature.manifest);
     assert.deepEqual(repo.referrers?.map((r) => [r.digest, r.subject]), [[image.referrer.manifest, image.subject.digest]]);
   });
+});
+
+describe('a manifest\'s media type becomes a Content-Type in storage: only the types raas publishes, as the descriptor says', () => {
+  for (const [name, mediaType, expect] of [
+    ['a type no registry serves', 'text/html', /"mediaType" "text\/html" is not a manifest type raas publishes/],
+    ['another manifest type than its descriptor\'s', 'application/vnd.docker.distribution.manifest.v2+json', /"mediaType" is "application\/vnd\.docker\.distribution\.manifest\.v2\+json", but the descriptor naming it says "application\/vnd\.oci\.image\.manifest\.v1\+json"/],
+  ] as const) {
+    it(`refuses ${name}`, async (t) => {
+      const { files } = ociFiles({ layers: [randomLayer()], tag: '1.0', editManifest: (m) => { m['mediaType'] = mediaType; } });
+      const file = await writeTar(path.join(await tempDir(t), 'bad.tar'), ociEntries(files));
+      await assert.rejects(readArchive(file, { workDir: await tempDir(t) }), (error: Error) => {
+        assert.match(error.message, expect);
+        return true;
+      });
+    });
+  }
 });
