@@ -166,20 +166,16 @@ export async function pushHead(git: SimpleGit, remote: string, ref: string, remo
       const state = await remoteRefState(git, remote, ref);
       if (state === 'ours') return;
       if (state === 'moved') throw new RemoteMoved(scrub(error instanceof Error ? error.message : String(error)));
-      // Refused while the ref still allows a fast-forward: a concurrent push held the ref
-      // (locked, or read half-way through its update) and has not landed yet. Measured in CI
-      // as a "non-fast-forward" refusal followed by an unchanged ref. Pushing again tells
-      // that race from a refusal that is not about the ref (a hook, permissions), which repeats.
-      if (attempt < PUSH_ATTEMPTS) {
-        await sleep(150 * attempt);
-        continue;
-      }
-      throw gitFailure('cannot push to', remoteUrl, error);
+      // Refused although the ref still allows a fast-forward: a concurrent push may hold the
+      // ref's lock, which git refuses to wait for. Pushing again tells that race from a
+      // refusal that is not about the ref (a hook, permissions), which repeats.
+      if (attempt === PUSH_ATTEMPTS) throw gitFailure('cannot push to', remoteUrl, error);
+      await sleep(150 * attempt);
     }
   }
 }
 
-/** Pushes of one commit before a refusal that leaves the ref where HEAD can fast-forward it counts as final. */
+/** Pushes of one commit before a refusal that leaves the ref fast-forwardable counts as final. */
 const PUSH_ATTEMPTS = 3;
 
 /** Where the remote's ref is, seen from HEAD: at HEAD, behind it (so the push was a fast-forward), elsewhere, or unknown. */
@@ -193,9 +189,12 @@ async function remoteRefState(git: SimpleGit, remote: string, ref: string): Prom
   if (tip === undefined) return 'unknown';
   if (tip === (await headCommit(git))) return 'ours';
   try {
-    // Exit 0: the remote's tip is an ancestor of HEAD, so the server refused a fast-forward.
-    await git.raw(['merge-base', '--is-ancestor', tip, 'HEAD']);
-    return 'behind';
+    // The remote's tip is an ancestor of HEAD when it is their merge base: then the server
+    // refused a fast-forward. (Not `merge-base --is-ancestor`: simple-git rejects only on
+    // output to stderr, and its "no" is exit 1 in silence, which read as "yes".) A tip this
+    // clone has never fetched is an error here: another push landed.
+    const base = (await git.raw(['merge-base', tip, 'HEAD'])).trim();
+    return base === tip ? 'behind' : 'moved';
   } catch {
     return 'moved';
   }
