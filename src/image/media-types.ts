@@ -9,6 +9,8 @@ export const DOCKER_SCHEMA1_SIGNED = 'application/vnd.docker.distribution.manife
 export const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+/** An OCI image manifest or index (artifacts, signatures and SBOMs are OCI manifests too). */
+export const isOciDocument = (mediaType: string | undefined): boolean => mediaType === OCI_MANIFEST || mediaType === OCI_INDEX;
 
 export const DOCKER_LAYER = {
   tar: 'application/vnd.docker.image.rootfs.diff.tar',

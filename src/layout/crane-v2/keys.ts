@@ -11,6 +11,16 @@ export const blobKey = (flatName: string, digest: Digest): string => `${v2Prefix
 export const manifestKey = (flatName: string, reference: string): string => `${v2Prefix(flatName)}manifests/2/${reference}`;
 /** Pulp's place for manifest lists (and OCI indexes), by tag or digest. */
 export const manifestListKey = (flatName: string, reference: string): string => `${v2Prefix(flatName)}manifests/list/${reference}`;
+/**
+ * Where Crane sends containerd for an OCI manifest or index by digest. Crane's v2 view
+ * picks `manifests/2/` only when the Accept header names Docker schema 2, and
+ * `manifests/list/` only when it names Docker's list type; every other request goes to
+ * the schema 1 place, `manifests/1/<reference>`. containerd asks for what an index or a
+ * tag resolved to by digest, accepting only that descriptor's media type (and `*\/*`), so
+ * for OCI content it lands here. raas publishes no schema 1; what a client finds here is
+ * the OCI document with that digest, which the digest vouches for.
+ */
+export const ociByDigestKey = (flatName: string, digest: string): string => `${v2Prefix(flatName)}manifests/1/${digest}`;
 export const tagsListKey = (flatName: string): string => `${v2Prefix(flatName)}tags/list`;
 /** The body of tags/list, as the registry API answers `GET /v2/<name>/tags/list`. */
 export const tagsListBody = (registryId: string, tags: Iterable<string>): Buffer => Buffer.from(JSON.stringify({ name: registryId, tags: [...new Set(tags)].sort() }));

@@ -10,9 +10,9 @@ import { listedTags, manifestsPrefix, tagsListBody, tagsListKey, v2MetadataName,
 import { planV2Objects } from './plan.ts';
 
 /**
- * Docker Registry HTTP API v2 for what a push publishes: a Docker schema 2 manifest per
- * tag in Pulp's v2 web layout under `<app>/v2/`, and a Crane version 3 redirect file
- * beside the v1 one. Masked layers are never stored: Crane's v2 API redirects blobs only
+ * Docker Registry HTTP API v2 for what a push publishes: per tag the archive's manifest or
+ * index (or a Docker schema 2 manifest built for it) in Pulp's v2 web layout under
+ * `<app>/v2/`, and a Crane redirect file beside the v1 one (version 3, or 4 with lists). Masked layers are never stored: Crane's v2 API redirects blobs only
  * into the repository's own url, so their descriptors are foreign layers whose `urls`
  * name where the host's Crane metadata says it serves them (what containerd and
  * containers/image fetch). A tag with a masked layer whose host is unknown gets no v2

@@ -1,11 +1,11 @@
 import { digestHex, sha256Hex } from '../../image/digest.ts';
-import { BLOB_CONTENT_TYPE } from '../../image/media-types.ts';
+import { BLOB_CONTENT_TYPE, isOciDocument } from '../../image/media-types.ts';
 import { v2ImagesOf, type V2Image, type V2Images } from '../../image/v2-images.ts';
 import type { ListedObject, Store } from '../../storage/store.ts';
 import { objectKey } from '../crane-v1/keys.ts';
 import { MIN_COPY_SIZE, type LayoutObject } from '../layout.ts';
 import { splitPresent } from '../present.ts';
-import { blobKey, listedTags, manifestKey, manifestListKey, tagsListBody, tagsListKey } from './keys.ts';
+import { blobKey, listedTags, manifestKey, manifestListKey, ociByDigestKey, tagsListBody, tagsListKey } from './keys.ts';
 
 /**
  * Stages of the v2 layout, after the v1 objects (stage 0) its layers are copied from:
@@ -35,6 +35,11 @@ export async function planV2Objects(options: {
   };
   const json = (key: string, bytes: Buffer, contentType: string, stage: number): LayoutObject =>
     ({ key, sha256: sha256Hex(bytes), size: bytes.length, contentType, body: bytes, stage });
+  /** A manifest or list by digest, and an OCI one where Crane sends containerd for it too (keys.ts). */
+  const byDigest = (key: string, digest: string, bytes: Buffer, mediaType: string, stage: number) => {
+    add(json(key, bytes, mediaType, stage));
+    if (isOciDocument(mediaType)) add(json(ociByDigestKey(flatName, digest), bytes, mediaType, stage));
+  };
 
   const image = ({ digest, bytes, mediaType, config, layers }: V2Image) => {
     for (const { source, facts, foreign, v1Id } of layers) {
@@ -45,11 +50,11 @@ export async function planV2Objects(options: {
       add({ key: blobKey(flatName, facts.digest), sha256: digestHex(facts.digest), size: facts.size, contentType: BLOB_CONTENT_TYPE, body: source.layer, layer: source, stage: BLOBS, ...(copyFrom ? { copyFrom } : {}) });
     }
     add(json(blobKey(flatName, config.digest), config.bytes, BLOB_CONTENT_TYPE, BLOBS));
-    add(json(manifestKey(flatName, digest), bytes, mediaType, BY_DIGEST));
+    byDigest(manifestKey(flatName, digest), digest, bytes, mediaType, BY_DIGEST);
   };
   for (const m of images.tags.values()) {
     v2ImagesOf(m).forEach(image);
-    if (m.kind === 'index') add(json(manifestListKey(flatName, m.digest), m.bytes, m.mediaType, LISTS));
+    if (m.kind === 'index') byDigest(manifestListKey(flatName, m.digest), m.digest, m.bytes, m.mediaType, LISTS);
   }
   images.referrers.forEach(image);
   for (const [tag, m] of images.tags) {

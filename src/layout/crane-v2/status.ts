@@ -1,14 +1,14 @@
 import pLimit from 'p-limit';
 import { sha256Hex, toDigest } from '../../image/digest.ts';
 import { imageManifestDescriptors, indexDescriptors, type StoredDescriptor } from '../../image/manifest-json.ts';
-import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../../image/media-types.ts';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, isOciDocument, OCI_INDEX, OCI_MANIFEST } from '../../image/media-types.ts';
 import type { ListedObject, Store } from '../../storage/store.ts';
 import { attempt, check, some, type Check } from '../../status/checks.ts';
 import type { PublishedImage, PublishedV2 } from '../../status/deployed.ts';
 import { readPublished, resolve } from '../../status/http.ts';
 import type { ImageContext } from '../../status/context.ts';
 import { appPrefix } from '../crane-v1/keys.ts';
-import { blobKey, manifestKey, manifestListKey, tagsListKey, v2Prefix } from './keys.ts';
+import { blobKey, manifestKey, manifestListKey, ociByDigestKey, tagsListKey, v2Prefix } from './keys.ts';
 
 /**
  * The Docker v2 side of a published image, by the rules of the v1 side: everything its
@@ -93,7 +93,7 @@ async function readLayout(ctx: ImageContext, store: Store, flat: string, v2: Pub
     else if (bytes) manifests.set(digest, { key, bytes });
   })));
   // Lists (version 4): by tag and by digest, each naming manifests that must be stored by digest.
-  const lists = new Map<string, { key: string; children: StoredDescriptor[] }>();
+  const lists = new Map<string, { key: string; bytes: Buffer; children: StoredDescriptor[] }>();
   const readList = async (key: string, digest: string | undefined, tag: string | undefined) => {
     const bytes = await read(key);
     if (!bytes) return;
@@ -102,7 +102,7 @@ async function readLayout(ctx: ImageContext, store: Store, flat: string, v2: Pub
     if (tag !== undefined) tagDigests.set(tag, actual);
     const children = indexDescriptors(bytes);
     if (!children) return void problems.push(`manifest list ${key} is not a Docker manifest list or OCI index`);
-    lists.set(actual, { key, children });
+    lists.set(actual, { key, bytes, children });
   };
   await Promise.all([
     ...v2.lists.tags.map((tag) => [manifestListKey(flat, tag), undefined, tag] as const),
@@ -125,6 +125,14 @@ async function readLayout(ctx: ImageContext, store: Store, flat: string, v2: Pub
   // A tag's manifest is stored by its digest too, which schema2_data may not list (yet).
   for (const digest of manifests.keys()) referenced.add(manifestKey(flat, digest));
   for (const digest of lists.keys()) referenced.add(manifestListKey(flat, digest));
+  // An OCI document has a copy where Crane sends containerd for it by digest (keys.ts).
+  for (const [digest, { key, bytes }] of [...manifests, ...lists]) {
+    if (!isOciDocument(mediaTypeOf(bytes))) continue;
+    const copy = ociByDigestKey(flat, digest);
+    referenced.add(copy);
+    if (!listing.has(copy)) problems.push(`OCI manifest ${key} has no copy at ${copy}, where Crane sends containerd for ${digest}: push the image again to write it`);
+    else if (listing.get(copy)!.size !== bytes.length) problems.push(`manifest ${copy} is ${listing.get(copy)!.size} bytes, not the ${bytes.length} of the same manifest at ${key}`);
+  }
 
   const configs = new Map<string, string>();
   const blobs = new Set<string>();
@@ -157,6 +165,15 @@ async function readLayout(ctx: ImageContext, store: Store, flat: string, v2: Pub
     manifests: manifests.size, blobs: blobs.size, foreign: foreign.size,
     complete: unread === 0 && !missing.some((key) => key.startsWith(manifestKey(flat, '')) || key.startsWith(manifestListKey(flat, ''))),
   };
+}
+
+function mediaTypeOf(bytes: Buffer): string | undefined {
+  try {
+    const parsed = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown };
+    return typeof parsed.mediaType === 'string' ? parsed.mediaType : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function objectsCheck(ctx: ImageContext, store: Store, image: PublishedImage, v2: PublishedV2, layout: Layout): Check {
