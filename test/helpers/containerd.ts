@@ -65,3 +65,19 @@ export async function startContainerd(t: TestContext): Promise<PrivateContainerd
   }
   return { ctr, log: daemon.log };
 }
+
+/**
+ * `ctr content fetch` of one platform of `ref` (host/name:tag) over plain HTTP by a private
+ * containerd: the digests its content store then holds, one a line. Undefined, after a
+ * diagnostic saying why, where containerd cannot run here.
+ */
+export async function ctrFetch(t: TestContext, ref: string, platform: string): Promise<string | undefined> {
+  const unavailable = await containerdUnavailable();
+  if (unavailable) {
+    t.diagnostic(`ctr not run: ${unavailable}`);
+    return undefined;
+  }
+  const containerd = await startContainerd(t);
+  await containerd.ctr(['content', 'fetch', '--plain-http', '--platform', platform, ref]);
+  return containerd.ctr(['content', 'ls', '-q']);
+}
