@@ -1,6 +1,6 @@
 import { isDigest } from './digest.ts';
 import type { Digest } from './model.ts';
-import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from './media-types.ts';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, isOciDocument, OCI_INDEX, OCI_MANIFEST } from './media-types.ts';
 
 /**
  * Reading manifests back from storage, where anything may have been put: the descriptors a
@@ -42,4 +42,15 @@ export function indexDescriptors(bytes: Buffer): StoredDescriptor[] | undefined 
   if (m['mediaType'] !== undefined && m['mediaType'] !== DOCKER_MANIFEST_LIST && m['mediaType'] !== OCI_INDEX) return undefined;
   const manifests: unknown[] = m['manifests'];
   return manifests.every(isDescriptor) ? manifests : undefined;
+}
+
+/**
+ * Whether stored manifest or index bytes are OCI: Docker's types always carry their
+ * `mediaType`, and OCI's may leave it out (the archive readers take such a manifest as OCI).
+ */
+export function isStoredOci(bytes: Buffer): boolean {
+  const m = parse(bytes);
+  if (!m || m['schemaVersion'] !== 2) return false;
+  const own = m['mediaType'];
+  return own === undefined || (typeof own === 'string' && isOciDocument(own));
 }

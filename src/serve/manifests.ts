@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_SCHEMA1_SIGNED, OCI_INDEX, OCI_MANIFEST } from '../image/media-types.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../storage/store.ts';
 
@@ -19,11 +20,8 @@ export interface Manifest {
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 
-const SCHEMA1_SIGNED = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
-export const SCHEMA2 = 'application/vnd.docker.distribution.manifest.v2+json';
-export const MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 
-/** The media type: the store's record of it when it names one, else the manifest's own `mediaType`, else what its place in Pulp's layout implies. */
+/** The media type: the store's record of it when it names one, else the manifest's own `mediaType` (absent: OCI), else what its place in Pulp's layout implies. */
 function mediaTypeOf(key: string, bytes: Buffer, stored: string | undefined): string {
   if (stored && stored !== 'application/octet-stream' && stored !== 'binary/octet-stream' && /^application\/[\w.+-]+$/.test(stored.split(';')[0]!.trim())) {
     return stored.split(';')[0]!.trim();
@@ -31,14 +29,16 @@ function mediaTypeOf(key: string, bytes: Buffer, stored: string | undefined): st
   try {
     const parsed = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown; schemaVersion?: unknown; manifests?: unknown };
     if (typeof parsed.mediaType === 'string' && /^application\/[\w.+-]+$/.test(parsed.mediaType)) return parsed.mediaType;
-    if (parsed.schemaVersion === 1) return SCHEMA1_SIGNED;
-    if (Array.isArray(parsed.manifests)) return 'application/vnd.oci.image.index.v1+json';
+    if (parsed.schemaVersion === 1) return DOCKER_SCHEMA1_SIGNED;
+    // Docker's schema 2 types always name themselves; OCI's may not (then the body says which).
+    if (Array.isArray(parsed.manifests)) return OCI_INDEX;
+    if (parsed.schemaVersion === 2) return OCI_MANIFEST;
   } catch {
     // not JSON: typed by its place below
   }
-  if (key.includes('/manifests/list/')) return MANIFEST_LIST;
-  if (key.includes('/manifests/1/')) return SCHEMA1_SIGNED;
-  return SCHEMA2;
+  if (key.includes('/manifests/list/')) return DOCKER_MANIFEST_LIST;
+  if (key.includes('/manifests/1/')) return DOCKER_SCHEMA1_SIGNED;
+  return DOCKER_MANIFEST;
 }
 
 export class ManifestCache {

@@ -4,7 +4,8 @@ import type { V2Repo } from './data.ts';
 import { keyUnder, urlUnder, type Backend } from './backend.ts';
 import { blobReply } from './blobs.ts';
 import { isSha256Digest, isTag, isValidName, looksLikeDigest } from './guard.ts';
-import { MANIFEST_LIST, SCHEMA2, type Manifest } from './manifests.ts';
+import type { Manifest } from './manifests.ts';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST } from '../image/media-types.ts';
 import { API_VERSION, json, redirect, v2Error, type Reply } from './reply.ts';
 
 /**
@@ -55,14 +56,14 @@ const accepted = (accept: string | string[] | undefined): Set<string> =>
 export function cranePath(repo: V2Repo, identifier: string, accept: Set<string>): string {
   if (repo.schema2 === undefined) return `manifests/${identifier}`;
   if (repo.schema2.length === 0 && repo.manifestLists.length === 0) return `manifests/1/${identifier}`;
-  if (accept.has(MANIFEST_LIST) && repo.manifestLists.includes(identifier)) return `manifests/list/${identifier}`;
+  if (accept.has(DOCKER_MANIFEST_LIST) && repo.manifestLists.includes(identifier)) return `manifests/list/${identifier}`;
   const amd64 = Object.hasOwn(repo.amd64Tags, identifier) ? repo.amd64Tags[identifier] : undefined;
   if (amd64 !== undefined) {
     const [digest, version] = Array.isArray(amd64) ? (amd64 as [unknown, unknown]) : [undefined, undefined];
-    if (accept.has(SCHEMA2)) return `manifests/${String(version)}/${String(digest)}`;
+    if (accept.has(DOCKER_MANIFEST)) return `manifests/${String(version)}/${String(digest)}`;
     return version === 1 ? `manifests/1/${String(digest)}` : `manifests/1/${identifier}`;
   }
-  return accept.has(SCHEMA2) && repo.schema2.includes(identifier) ? `manifests/2/${identifier}` : `manifests/1/${identifier}`;
+  return accept.has(DOCKER_MANIFEST) && repo.schema2.includes(identifier) ? `manifests/2/${identifier}` : `manifests/1/${identifier}`;
 }
 
 /**

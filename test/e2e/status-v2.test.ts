@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { makeExample } from '../helpers/archives.ts';
 import { commitToRemote, git, tempDir } from '../helpers/git.ts';
+import { multiPlatformOciArchive } from '../helpers/modern-images.ts';
 import { editConfig, makeCraneSource, serveDirectory, startRegistry, type Registry } from '../helpers/registry.ts';
 import { makeWorld, type World } from '../helpers/world.ts';
 
@@ -22,6 +23,7 @@ const statusOf = async (world: World, args: readonly string[] = []) => {
   const run = await world.raas(['status', 'acme', ...args, '--no-commit', '--json']);
   return { code: run.code, stderr: run.stderr, report: JSON.parse(run.stdout) as Report };
 };
+const sha256Digest = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const problems = (report: Report) => report.checks.filter((c) => c.outcome !== 'ok');
 const summary = (checks: readonly Check[]) => checks.map((c) => [c.check, c.subject, c.outcome]);
 const find = (report: Report, name: string, subject: string) => report.checks.find((c) => c.check === name && c.subject === subject);
@@ -210,4 +212,21 @@ test('status checks the v2 side on a storage directory behind a web server: a mi
   assert.equal(differs.code, 1);
   assert.deepEqual(summary(problems(differs.report)), [['backup', 'acme/app', 'failed']]);
   assert.match(problems(differs.report)[0]!.detail, /acme\/metadata\/acme-app@v2\.json differs from the deployed crane\/data\/acme-acme-app@v2\.json/);
+});
+
+test('an OCI index whose manifests leave out their own mediaType (OCI allows it): each gets its copy at manifests/1/<digest>, and status finds the copies, no orphans', async (t) => {
+  const { world, registry } = await registryWorld(t, 's3');
+  const { file, image } = await multiPlatformOciArchive(await tempDir(t), { tag: '1.0', omitManifestMediaType: true });
+  await push(world, 'acme/bare', file);
+  await git(world.configDir, 'pull', '-q');
+  await registry.serveDeployed();
+  for (const platform of image.images) {
+    const copy = await world.object(`acme-bare/v2/manifests/1/${platform.manifest}`);
+    assert.equal(sha256Digest(copy), platform.manifest);
+    assert.equal((JSON.parse(copy.toString()) as { mediaType?: string }).mediaType, undefined, 'the archive\'s bytes, without a mediaType');
+  }
+  const { code, report } = await statusOf(world, ['acme/bare']);
+  assert.deepEqual(problems(report), []);
+  assert.equal(code, 0);
+  assert.match(find(report, 'v2-objects', 'acme/bare')!.detail, /^2 manifests for 1 tag/);
 });

@@ -78,13 +78,13 @@ class LayoutFiles {
   }
 
   /** Store one image's layers (compressed as asked), config and manifest; media types of `kind`. */
-  image(layers: readonly Layer[], config: Buffer, compression: Compression, kind: MediaTypes): { manifest: Descriptor; config: Digest; layerDigests: Digest[] } {
+  image(layers: readonly Layer[], config: Buffer, compression: Compression, kind: MediaTypes, ownMediaType = true): { manifest: Descriptor; config: Digest; layerDigests: Digest[] } {
     const types = MEDIA_TYPES[kind];
     const layerType = types.layer[compression];
     if (!layerType) throw new Error(`${kind} media types have no ${compression} layer type: use OCI media types for ${compression} layers`);
     const configDescriptor = this.put(config, types.config);
     const blobs = layers.map((l) => this.put(COMPRESS[compression](l.tar), layerType));
-    const manifest = this.put(json({ schemaVersion: 2, mediaType: types.manifest, config: configDescriptor, layers: blobs }), types.manifest);
+    const manifest = this.put(json({ schemaVersion: 2, ...(ownMediaType ? { mediaType: types.manifest } : {}), config: configDescriptor, layers: blobs }), types.manifest);
     return { manifest, config: configDescriptor.digest, layerDigests: blobs.map((b) => b.digest) };
   }
 
@@ -127,6 +127,8 @@ export interface MultiPlatformOptions {
   readonly layerBytes?: number;
   /** Default linux/amd64 and linux/arm64. */
   readonly platforms?: readonly Platform[];
+  /** Leave `mediaType` out of the platform manifests (OCI makes it optional; the index's descriptors still name it). */
+  readonly omitManifestMediaType?: boolean;
 }
 
 /** One platform's image inside an index. */
@@ -159,7 +161,7 @@ export function multiPlatformFiles(options: MultiPlatformOptions = {}): { files:
   const images = platforms.map((platform): PlatformImage => {
     const layers = [...(base ? [base] : []), randomLayer(layerBytes, `${platform.architecture}.bin`)];
     const config = imageConfig(layers, { architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}) });
-    const { manifest, ...image } = layout.image(layers, config, compression, mediaTypes);
+    const { manifest, ...image } = layout.image(layers, config, compression, mediaTypes, !options.omitManifestMediaType);
     return { ...image, manifest: manifest.digest, manifestSize: manifest.size, manifestMediaType: manifest.mediaType, platform, layers, diffIds: layers.map((l) => l.diffId) };
   });
   const indexMediaType = MEDIA_TYPES[mediaTypes].index;

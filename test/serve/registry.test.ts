@@ -107,6 +107,22 @@ describe('ManifestCache', () => {
     // A new snapshot reads the key again; the digest entry may still be cached.
     assert.equal((await cache.get('m/9', 2, digestOf(bytes(9))))?.digest, digestOf(bytes(9)));
   });
+
+  it('types a manifest the store has no Content-Type for by its body: its mediaType, absent meaning OCI, even at manifests/1/ (uploaded untyped, or from a file store)', async (t) => {
+    const store = createFileStore({ root: await tempDir(t) });
+    const put = async (key: string, value: unknown) => store.put(key, Buffer.from(JSON.stringify(value)), { contentType: 'application/octet-stream' });
+    await put('a/v2/manifests/1/oci', { schemaVersion: 2, config: {}, layers: [] });
+    await put('a/v2/manifests/list/oci', { schemaVersion: 2, manifests: [] });
+    await put('a/v2/manifests/2/docker', { schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', config: {}, layers: [] });
+    await put('a/v2/manifests/1/old', { schemaVersion: 1, name: 'a', tag: 'x' });
+    const cache = new ManifestCache(store, silent);
+    const typeOf = async (key: string) => (await cache.get(key, 1))?.mediaType;
+    assert.equal((await store.read('a/v2/manifests/1/oci', { maxBytes: 1024 }))?.contentType, undefined, 'the file store keeps no Content-Type');
+    assert.equal(await typeOf('a/v2/manifests/1/oci'), OCI_MANIFEST);
+    assert.equal(await typeOf('a/v2/manifests/list/oci'), 'application/vnd.oci.image.index.v1+json');
+    assert.equal(await typeOf('a/v2/manifests/2/docker'), 'application/vnd.docker.distribution.manifest.v2+json');
+    assert.equal(await typeOf('a/v2/manifests/1/old'), 'application/vnd.docker.distribution.manifest.v1+prettyjws');
+  });
 });
 
 describe('--listen', () => {

@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import { sha256Hex, toDigest } from '../../image/digest.ts';
-import { imageManifestDescriptors, indexDescriptors, type StoredDescriptor } from '../../image/manifest-json.ts';
-import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, isOciDocument, OCI_INDEX, OCI_MANIFEST } from '../../image/media-types.ts';
+import { imageManifestDescriptors, indexDescriptors, isStoredOci, type StoredDescriptor } from '../../image/manifest-json.ts';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../../image/media-types.ts';
 import type { ListedObject, Store } from '../../storage/store.ts';
 import { attempt, check, some, type Check } from '../../status/checks.ts';
 import type { PublishedImage, PublishedV2 } from '../../status/deployed.ts';
@@ -127,7 +127,7 @@ async function readLayout(ctx: ImageContext, store: Store, flat: string, v2: Pub
   for (const digest of lists.keys()) referenced.add(manifestListKey(flat, digest));
   // An OCI document has a copy where Crane sends containerd for it by digest (keys.ts).
   for (const [digest, { key, bytes }] of [...manifests, ...lists]) {
-    if (!isOciDocument(mediaTypeOf(bytes))) continue;
+    if (!isStoredOci(bytes)) continue;
     const copy = ociByDigestKey(flat, digest);
     referenced.add(copy);
     if (!listing.has(copy)) problems.push(`OCI manifest ${key} has no copy at ${copy}, where Crane sends containerd for ${digest}: push the image again to write it`);
@@ -165,15 +165,6 @@ async function readLayout(ctx: ImageContext, store: Store, flat: string, v2: Pub
     manifests: manifests.size, blobs: blobs.size, foreign: foreign.size,
     complete: unread === 0 && !missing.some((key) => key.startsWith(manifestKey(flat, '')) || key.startsWith(manifestListKey(flat, ''))),
   };
-}
-
-function mediaTypeOf(bytes: Buffer): string | undefined {
-  try {
-    const parsed = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown };
-    return typeof parsed.mediaType === 'string' ? parsed.mediaType : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function objectsCheck(ctx: ImageContext, store: Store, image: PublishedImage, v2: PublishedV2, layout: Layout): Check {
